@@ -1,0 +1,14 @@
+/* Causal multi-head attention with grouped-query heads over the KV cache. */
+#ifndef KESTREL_ATTENTION_H
+#define KESTREL_ATTENTION_H
+
+#include "context.h"
+
+/* For each batch token t < n_tok (at position pos + t) and head h:
+ * att[t][h] = softmax(q[t][h] . K[0..pos+t] / sqrt(head_dim)) . V[0..pos+t],
+ * where query head h reads KV head h / (n_head / n_head_kv). The keys and
+ * values of the batch must already be in the cache. Called by every thread of
+ * a pass; returns after a barrier. */
+void attention(kestrel_context *ctx, int layer, int n_tok, int pos, int ith, int nth);
+
+#endif

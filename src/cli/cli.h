@@ -1,0 +1,39 @@
+/* The subcommands of the kestrel binary. Each takes the arguments after its own
+ * name (argv[0] is the subcommand) and returns the process exit code:
+ * 0 ok, 1 runtime error (message on stderr), 2 bad usage. They use only kestrel.h. */
+#ifndef KESTREL_CLI_H
+#define KESTREL_CLI_H
+
+int cli_run(int argc, char **argv);       /* generation (the default command) */
+int cli_info(int argc, char **argv);      /* kestrel info model.gguf */
+int cli_tokenize(int argc, char **argv);  /* kestrel tokenize -m model.gguf -p text */
+int cli_logits(int argc, char **argv);    /* kestrel logits -m model.gguf -p text */
+int cli_template(int argc, char **argv);  /* kestrel template --chat-template F --messages M */
+
+#endif
+
+/* ---- helpers shared by the subcommands (src/cli/common.c) ---- */
+#ifndef KESTREL_CLI_COMMON
+#define KESTREL_CLI_COMMON
+#include <stdbool.h>
+#include <stddef.h>
+
+#define KESTREL_DEFAULT_MODEL "models/gutenberg-41M-Q4_K_M.gguf"
+
+/* The model to use when no -m is given: $KESTREL_MODEL, else the shipped default
+ * next to the binary, else relative to the working directory. */
+const char *cli_default_model(void);
+
+/* Strict number parsing: the whole string must be a number in [lo, hi]. */
+bool cli_parse_int(const char *s, long lo, long hi, long *out);
+bool cli_parse_float(const char *s, double lo, double hi, double *out);
+
+/* Reads a whole file (bytes as they are). NULL with a message on stderr. */
+char *cli_read_file(const char *path, size_t *len);
+
+/* Replaces \n \t \\ \" \' \r \xHH escapes in place (llama.cpp's -e); returns the new length. */
+size_t cli_unescape(char *s, size_t len);
+
+/* Prints "kestrel: <last error>" to stderr and returns 1. */
+int cli_fail(void);
+#endif

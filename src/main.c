@@ -1,0 +1,39 @@
+/* kestrel: the command line. The first word picks a subcommand; without one,
+ * the arguments are a generation run (kestrel -m model.gguf -p "..."). */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "kestrel.h"
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} commands[] = {
+    { "run", cli_run, "generate text (the default: kestrel -p \"...\")" },
+    { "info", cli_info, "print a GGUF file's metadata and tensor table" },
+    { "tokenize", cli_tokenize, "print the tokens of a text" },
+    { "logits", cli_logits, "print the top logits at every position (differential tests)" },
+    { "template", cli_template, "render a chat template for a conversation" },
+};
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0)) {
+        printf("kestrel %s (kernels: %s)\n", KESTREL_VERSION, kestrel_isa());
+        return 0;
+    }
+    if (argc >= 2 && (strcmp(argv[1], "help") == 0)) {
+        printf("usage: kestrel [COMMAND] [OPTIONS]\n\ncommands:\n");
+        for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+            printf("  %-10s %s\n", commands[i].name, commands[i].summary);
+        printf("\n'kestrel COMMAND --help' describes each; with no command, options are those of 'run'.\n");
+        return 0;
+    }
+    if (argc >= 2)
+        for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+            if (strcmp(argv[1], commands[i].name) == 0)
+                return commands[i].run(argc - 1, argv + 1);
+    return cli_run(argc, argv);
+}

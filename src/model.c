@@ -1,0 +1,338 @@
+/* Loading a model: read the hyperparameters of its architecture, then bind and
+ * check every weight in place (shape, type, size). Nothing is copied. */
+#include "model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "quant/quant.h"
+
+/* Architectures whose forward pass is the Llama one (RMSNorm, RoPE, GQA, SwiGLU). */
+static const struct {
+    const char *name;
+    enum rope_layout rope;
+} llama_like[] = {
+    { "llama", ROPE_NORM },
+};
+
+static char *copy_string(gguf_string s)
+{
+    char *c = malloc(s.len + 1);
+    if (c) {
+        memcpy(c, s.ptr, s.len);
+        c[s.len] = 0;
+    }
+    return c;
+}
+
+/* Reads "<arch>.<suffix>" as u32; absent keys keep *out (the default). */
+static int get_arch_u32(const kestrel_model *m, const char *suffix, int *out, bool required)
+{
+    char key[256];
+    snprintf(key, sizeof key, "%s.%s", m->arch, suffix);
+    uint32_t v;
+    if (!gguf_get_u32(m->file, key, &v)) {
+        if (gguf_find(m->file, key))
+            return -1; /* wrong type: error already set */
+        if (required)
+            return kestrel_fail(m->file->path, "missing metadata key '%s'", key);
+        return 0;
+    }
+    if (v > (1u << 30))
+        return kestrel_fail(m->file->path, "metadata '%s' = %u is out of range", key, v);
+    *out = (int)v;
+    return 0;
+}
+
+static int get_arch_f32(const kestrel_model *m, const char *suffix, float *out)
+{
+    char key[256];
+    snprintf(key, sizeof key, "%s.%s", m->arch, suffix);
+    if (!gguf_get_f32(m->file, key, out) && gguf_find(m->file, key))
+        return -1;
+    return 0;
+}
+
+static int read_hparams(kestrel_model *m)
+{
+    hparams *hp = &m->hp;
+    const char *path = m->file->path;
+    const int n_vocab = hp->n_vocab;
+    memset(hp, 0, sizeof *hp);
+    hp->n_vocab = n_vocab;
+    hp->n_ctx_train = 2048;
+    hp->rope_freq_base = 10000.0f;
+    hp->rope_freq_scale = 1.0f;
+    hp->rms_eps = 1e-5f;
+    if (get_arch_u32(m, "embedding_length", &hp->n_embd, true) ||
+        get_arch_u32(m, "block_count", &hp->n_layer, true) ||
+        get_arch_u32(m, "feed_forward_length", &hp->n_ff, true) ||
+        get_arch_u32(m, "attention.head_count", &hp->n_head, true) ||
+        get_arch_u32(m, "context_length", &hp->n_ctx_train, false) ||
+        get_arch_f32(m, "attention.layer_norm_rms_epsilon", &hp->rms_eps) ||
+        get_arch_f32(m, "rope.freq_base", &hp->rope_freq_base))
+        return -1;
+    hp->n_head_kv = hp->n_head;
+    if (get_arch_u32(m, "attention.head_count_kv", &hp->n_head_kv, false))
+        return -1;
+    if (hp->n_embd <= 0 || hp->n_layer <= 0 || hp->n_ff <= 0 || hp->n_head <= 0 || hp->n_head_kv <= 0)
+        return kestrel_fail(path, "model dimensions must be positive (embd %d, layers %d, ff %d, heads %d/%d)",
+                            hp->n_embd, hp->n_layer, hp->n_ff, hp->n_head, hp->n_head_kv);
+    if (hp->n_head % hp->n_head_kv)
+        return kestrel_fail(path, "head_count %d is not a multiple of head_count_kv %d", hp->n_head,
+                            hp->n_head_kv);
+    hp->head_dim = hp->n_embd / hp->n_head;
+    if (get_arch_u32(m, "attention.key_length", &hp->head_dim, false))
+        return -1;
+    if (hp->head_dim <= 0 || hp->head_dim % 2)
+        return kestrel_fail(path, "head dimension %d must be positive and even", hp->head_dim);
+    hp->n_rot = hp->head_dim;
+    if (get_arch_u32(m, "rope.dimension_count", &hp->n_rot, false))
+        return -1;
+    if (hp->n_rot <= 0 || hp->n_rot > hp->head_dim || hp->n_rot % 2)
+        return kestrel_fail(path, "rope.dimension_count %d must be even and at most the head dimension %d",
+                            hp->n_rot, hp->head_dim);
+
+    /* Linear RoPE scaling: the older key gives the factor directly, the newer one with a type. */
+    float factor = 0.0f;
+    if (get_arch_f32(m, "rope.scale_linear", &factor))
+        return -1;
+    char key[256];
+    snprintf(key, sizeof key, "%s.rope.scaling.type", m->arch);
+    gguf_string type;
+    if (gguf_get_str(m->file, key, &type)) {
+        bool linear = type.len == 6 && memcmp(type.ptr, "linear", 6) == 0;
+        bool none = type.len == 4 && memcmp(type.ptr, "none", 4) == 0;
+        if (!linear && !none)
+            return kestrel_fail(path, "rope scaling type '%.*s' is not supported", (int)type.len, type.ptr);
+        if (linear && get_arch_f32(m, "rope.scaling.factor", &factor))
+            return -1;
+    }
+    if (factor != 0.0f) {
+        if (!(factor > 0.0f && factor < 1e6f))
+            return kestrel_fail(path, "rope scaling factor %g is out of range", (double)factor);
+        hp->rope_freq_scale = 1.0f / factor;
+    }
+    if (!(hp->rope_freq_base > 0.0f) || !(hp->rms_eps >= 0.0f))
+        return kestrel_fail(path, "rope.freq_base %g / rms epsilon %g out of range",
+                            (double)hp->rope_freq_base, (double)hp->rms_eps);
+    if (hp->n_ctx_train <= 0)
+        hp->n_ctx_train = 2048;
+    return 0;
+}
+
+/* Binds a tensor and checks it is ne0 x ne1 (ne1 = 1 for vectors) of a usable type. */
+static int bind(kestrel_model *m, weight *w, const char *name, int64_t ne0, int64_t ne1, bool required,
+                bool matrix)
+{
+    const gguf_tensor *t = gguf_find_tensor(m->file, name);
+    if (!t) {
+        if (required)
+            return kestrel_fail(m->file->path, "missing tensor '%s'", name);
+        return 0;
+    }
+    int64_t rows = 1;
+    for (int d = 1; d < t->n_dims; d++)
+        rows *= t->ne[d];
+    if (t->ne[0] != ne0 || rows != ne1 || (t->n_dims > 2 && t->ne[2] != 1))
+        return kestrel_fail(m->file->path, "tensor '%s' has shape [%lld, %lld], expected [%lld, %lld]", name,
+                            (long long)t->ne[0], (long long)rows, (long long)ne0, (long long)ne1);
+    const kt_traits *tr = kt_get_traits((int)t->type);
+    if (!tr || !tr->to_float || (matrix && !tr->vec_dot))
+        return kestrel_fail(m->file->path, "tensor '%s' has type %s, which kestrel cannot compute with", name,
+                            kt_type_name((int)t->type));
+    if (!matrix && t->type != KT_F32)
+        return kestrel_fail(m->file->path, "tensor '%s' must be F32, not %s", name, kt_type_name((int)t->type));
+    w->name = t->name;
+    w->type = (int)t->type;
+    w->ne0 = ne0;
+    w->ne1 = ne1;
+    w->row_bytes = kt_row_size(w->type, ne0);
+    w->data = t->data;
+    if (w->row_bytes == 0 || w->row_bytes * (uint64_t)ne1 != t->nbytes)
+        return kestrel_fail(m->file->path, "tensor '%s': size does not match its shape", name);
+    return 0;
+}
+
+static int bind_weights(kestrel_model *m)
+{
+    const hparams *hp = &m->hp;
+    int64_t q_dim = (int64_t)hp->n_head * hp->head_dim;
+    int64_t kv_dim = (int64_t)hp->n_head_kv * hp->head_dim;
+    if (bind(m, &m->tok_embd, "token_embd.weight", hp->n_embd, hp->n_vocab, true, true) ||
+        bind(m, &m->output_norm, "output_norm.weight", hp->n_embd, 1, true, false) ||
+        bind(m, &m->output, "output.weight", hp->n_embd, hp->n_vocab, false, true))
+        return -1;
+    if (!m->output.data)
+        m->output = m->tok_embd; /* tied embeddings */
+    m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
+    if (!m->layers)
+        return kestrel_fail(m->file->path, "out of memory");
+    for (int i = 0; i < hp->n_layer; i++) {
+        layer_weights *l = &m->layers[i];
+        char name[96];
+#define BIND(field, suffix, ne0, ne1, matrix)                                     \
+        snprintf(name, sizeof name, "blk.%d.%s.weight", i, suffix);               \
+        if (bind(m, &l->field, name, ne0, ne1, true, matrix))                     \
+            return -1;
+        BIND(attn_norm, "attn_norm", hp->n_embd, 1, false)
+        BIND(wq, "attn_q", hp->n_embd, q_dim, true)
+        BIND(wk, "attn_k", hp->n_embd, kv_dim, true)
+        BIND(wv, "attn_v", hp->n_embd, kv_dim, true)
+        BIND(wo, "attn_output", q_dim, hp->n_embd, true)
+        BIND(ffn_norm, "ffn_norm", hp->n_embd, 1, false)
+        BIND(w_gate, "ffn_gate", hp->n_embd, hp->n_ff, true)
+        BIND(w_up, "ffn_up", hp->n_embd, hp->n_ff, true)
+        BIND(w_down, "ffn_down", hp->n_ff, hp->n_embd, true)
+#undef BIND
+    }
+    return 0;
+}
+
+static kestrel_model *load(const char *path, bool vocab_only)
+{
+    kestrel_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        kestrel_fail(path, "out of memory");
+        return NULL;
+    }
+    m->file = gguf_open(path);
+    if (!m->file)
+        goto fail;
+    gguf_string s;
+    if (!gguf_get_str(m->file, "general.architecture", &s)) {
+        if (!gguf_find(m->file, "general.architecture"))
+            kestrel_fail(path, "missing metadata key 'general.architecture'");
+        goto fail;
+    }
+    m->arch = copy_string(s);
+    m->name = gguf_get_str(m->file, "general.name", &s) ? copy_string(s) : NULL;
+    if (!m->arch || (!m->name && !(m->name = strdup(path)))) {
+        kestrel_fail(path, "out of memory");
+        goto fail;
+    }
+    m->vocab = vocab_load(m->file);
+    if (!m->vocab)
+        goto fail;
+    m->hp.n_vocab = vocab_n_tokens(m->vocab);
+    if (vocab_only)
+        return m;
+
+    bool known = false;
+    for (size_t i = 0; i < sizeof llama_like / sizeof llama_like[0]; i++) {
+        if (strcmp(m->arch, llama_like[i].name) == 0) {
+            m->hp.rope_layout = llama_like[i].rope;
+            known = true;
+        }
+    }
+    if (!known) {
+        kestrel_fail(path, "architecture '%s' is not supported", m->arch);
+        goto fail;
+    }
+    if (read_hparams(m) || bind_weights(m))
+        goto fail;
+    return m;
+fail:
+    kestrel_model_free(m);
+    return NULL;
+}
+
+kestrel_model *kestrel_model_load(const char *path) { return load(path, false); }
+kestrel_model *kestrel_model_load_vocab(const char *path) { return load(path, true); }
+
+void kestrel_model_free(kestrel_model *m)
+{
+    if (!m)
+        return;
+    for (int i = 0; i < m->n_meta_strings; i++)
+        free(m->meta_strings[i]);
+    free(m->meta_strings);
+    free(m->layers);
+    if (m->vocab)
+        vocab_free(m->vocab);
+    if (m->file)
+        gguf_close(m->file);
+    free(m->arch);
+    free(m->name);
+    free(m);
+}
+
+const char *kestrel_model_meta_str(const kestrel_model *cm, const char *key)
+{
+    kestrel_model *m = (kestrel_model *)cm; /* the cache of copies is not part of the model's value */
+    const gguf_kv *kv = gguf_find(m->file, key);
+    if (!kv || kv->type != GGUF_STRING)
+        return NULL;
+    gguf_string s;
+    gguf_get_str(m->file, key, &s);
+    for (int i = 0; i < m->n_meta_strings; i++) /* hand out the same copy each time */
+        if (strlen(m->meta_strings[i]) == s.len && memcmp(m->meta_strings[i], s.ptr, s.len) == 0)
+            return m->meta_strings[i];
+    char **grown = realloc(m->meta_strings, (size_t)(m->n_meta_strings + 1) * sizeof *grown);
+    if (!grown)
+        return NULL;
+    m->meta_strings = grown;
+    char *c = copy_string(s);
+    if (!c)
+        return NULL;
+    m->meta_strings[m->n_meta_strings++] = c;
+    return c;
+}
+
+void kestrel_model_get_info(const kestrel_model *m, kestrel_model_info *info)
+{
+    memset(info, 0, sizeof *info);
+    info->arch = m->arch;
+    info->name = m->name;
+    info->n_vocab = m->hp.n_vocab;
+    info->n_embd = m->hp.n_embd;
+    info->n_layer = m->hp.n_layer;
+    info->n_head = m->hp.n_head;
+    info->n_head_kv = m->hp.n_head_kv;
+    info->n_ff = m->hp.n_ff;
+    info->n_ctx_train = m->hp.n_ctx_train;
+    info->file_size = m->file->size;
+    uint64_t type_bytes[KT_TYPE_COUNT] = { 0 };
+    for (int64_t i = 0; i < m->file->n_tensors; i++) {
+        const gguf_tensor *t = &m->file->tensors[i];
+        uint64_t n = 1;
+        for (int d = 0; d < t->n_dims; d++)
+            n *= (uint64_t)t->ne[d];
+        info->n_params += n;
+        info->weight_bytes += t->nbytes;
+        if (t->n_dims >= 2 && t->type < KT_TYPE_COUNT)
+            type_bytes[t->type] += t->nbytes;
+    }
+    int best = KT_F32;
+    for (int i = 0; i < KT_TYPE_COUNT; i++)
+        if (type_bytes[i] > type_bytes[best])
+            best = i;
+    info->type_name = kt_type_name(best);
+}
+
+/* ---- vocabulary wrappers ---------------------------------------------------- */
+
+int kestrel_n_vocab(const kestrel_model *m) { return m->hp.n_vocab; }
+kestrel_token kestrel_token_bos(const kestrel_model *m) { return vocab_bos(m->vocab); }
+kestrel_token kestrel_token_eos(const kestrel_model *m) { return vocab_eos(m->vocab); }
+bool kestrel_token_is_eog(const kestrel_model *m, kestrel_token t) { return vocab_is_eog(m->vocab, t); }
+bool kestrel_add_bos(const kestrel_model *m) { return vocab_add_bos(m->vocab); }
+
+int kestrel_tokenize(const kestrel_model *m, const char *text, size_t len, kestrel_token *tokens,
+                     int max_tokens, bool add_special, bool parse_special)
+{
+    return vocab_tokenize(m->vocab, text, len, tokens, max_tokens, add_special, parse_special);
+}
+
+int kestrel_token_to_piece(const kestrel_model *m, kestrel_token token, char *buf, int len, bool special)
+{
+    return vocab_token_to_piece(m->vocab, token, buf, len, special);
+}
+
+int kestrel_detokenize_stream(const kestrel_model *m, kestrel_utf8_stream *stream, kestrel_token token,
+                              char *out, int cap)
+{
+    return vocab_detokenize_stream(m->vocab, stream, token, out, cap);
+}

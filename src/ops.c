@@ -1,0 +1,68 @@
+#include "ops.h"
+
+#include <math.h>
+
+void rmsnorm(float *out, const float *x, const float *w, int n, float eps)
+{
+    double sum = 0.0; /* ggml sums squares in double */
+    for (int i = 0; i < n; i++)
+        sum += (double)(x[i] * x[i]);
+    const float mean = (float)(sum / n);
+    const float scale = 1.0f / sqrtf(mean + eps);
+    for (int i = 0; i < n; i++)
+        out[i] = (x[i] * scale) * w[i];
+}
+
+void rope_tables(int pos, int n_rot, float freq_base, float freq_scale, float *cos_table, float *sin_table)
+{
+    /* The angle is advanced by repeated multiplication in float, as ggml does;
+     * computing each power directly differs in the last bits at large positions. */
+    const float theta_scale = powf(freq_base, -2.0f / (float)n_rot);
+    float theta = (float)pos;
+    for (int i = 0; i < n_rot / 2; i++) {
+        const float angle = freq_scale * theta;
+        cos_table[i] = cosf(angle);
+        sin_table[i] = sinf(angle);
+        theta *= theta_scale;
+    }
+}
+
+void rope_apply(float *x, int n_heads, int head_dim, int n_rot, enum rope_layout layout,
+                const float *cos_table, const float *sin_table)
+{
+    const int half = n_rot / 2;
+    for (int h = 0; h < n_heads; h++) {
+        float *v = x + (size_t)h * head_dim;
+        for (int i = 0; i < half; i++) {
+            /* NORM pairs neighbours; NEOX pairs dim i with dim i + n_rot/2. */
+            const int a = layout == ROPE_NORM ? 2 * i : i;
+            const int b = layout == ROPE_NORM ? 2 * i + 1 : i + half;
+            const float x0 = v[a], x1 = v[b];
+            v[a] = x0 * cos_table[i] - x1 * sin_table[i];
+            v[b] = x0 * sin_table[i] + x1 * cos_table[i];
+        }
+    }
+}
+
+void silu_mul(float *gate, const float *up, int n)
+{
+    for (int i = 0; i < n; i++) {
+        const float g = gate[i];
+        gate[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
+void softmax(float *x, int n)
+{
+    float max = -INFINITY;
+    for (int i = 0; i < n; i++)
+        max = x[i] > max ? x[i] : max;
+    double sum = 0.0;
+    for (int i = 0; i < n; i++) {
+        x[i] = expf(x[i] - max);
+        sum += x[i];
+    }
+    const float inv = (float)(1.0 / sum);
+    for (int i = 0; i < n; i++)
+        x[i] *= inv;
+}

@@ -1,0 +1,50 @@
+/* Tensor types as GGUF/ggml number them, and the kernels for each.
+ *
+ * A matrix row of weights of type T is multiplied against an activation row
+ * that was first converted to T's vec_dot_type (8-bit blocks for the quantized
+ * types, as llama.cpp does), so the integer part of every dot product is exact
+ * and only the block scales are applied in float. */
+#ifndef KESTREL_QUANT_H
+#define KESTREL_QUANT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum kt_type {
+    KT_F32 = 0, KT_F16 = 1, KT_Q4_0 = 2, KT_Q4_1 = 3,
+    KT_Q5_0 = 6, KT_Q5_1 = 7, KT_Q8_0 = 8, KT_Q8_1 = 9,
+    KT_Q2_K = 10, KT_Q3_K = 11, KT_Q4_K = 12, KT_Q5_K = 13, KT_Q6_K = 14, KT_Q8_K = 15,
+    KT_BF16 = 30,
+    KT_TYPE_COUNT = 40 /* ids up to here are looked up; unknown ones have no traits */
+};
+
+/* n is a multiple of the type's block size in all three. */
+typedef void (*kt_to_float_fn)(const void *restrict src, float *restrict dst, int64_t n);
+typedef void (*kt_from_float_fn)(const float *restrict src, void *restrict dst, int64_t n);
+/* *s = dot(x, y) over n elements; x is a row of the weight type, y of its vec_dot_type. */
+typedef void (*kt_vec_dot_fn)(int64_t n, float *restrict s, const void *restrict x,
+                              const void *restrict y);
+
+typedef struct {
+    const char *name;        /* as ggml prints it: "Q4_K", "F16", ... */
+    int block_size;          /* elements per block */
+    size_t type_size;        /* bytes per block */
+    int vec_dot_type;        /* activations are converted to this type */
+    kt_to_float_fn to_float;
+    kt_from_float_fn from_float;  /* fast quantizer, used for activations */
+    kt_from_float_fn quantize;    /* best-quality quantizer, used for weights */
+    kt_vec_dot_fn vec_dot;
+} kt_traits;
+
+/* The reference (plain C) traits of a type, or NULL if the id is unknown or the
+ * type is not supported. */
+const kt_traits *kt_ref_traits(int type);
+/* The traits with the kernels chosen for this CPU (see dispatch.c). */
+const kt_traits *kt_get_traits(int type);
+const char *kt_type_name(int type);    /* "?" when unknown */
+int kt_type_from_name(const char *name); /* -1 when unknown */
+/* Bytes of a row of n elements; 0 when n is not a multiple of the block size. */
+size_t kt_row_size(int type, int64_t n);
+
+#endif

@@ -1,0 +1,71 @@
+/* Q4_K: 4-bit levels in 8 sub-blocks of 32, each with a 6-bit scale and a
+ * 6-bit min (packed as kt_get_scale_min_k4 reads them):
+ * x = d * scale[s] * q - dmin * min[s].
+ * Element e sits in qs[32 * (e / 64) + e % 32]: low nibble for the first 32 of
+ * each 64, high nibble for the second. */
+#include "blocks.h"
+#include "kquant_search.h"
+#include "ref.h"
+
+static void unpack_levels(const block_q4_K *b, uint8_t q[QK_K])
+{
+    for (int e = 0; e < QK_K; e++)
+        q[e] = (b->qs[32 * (e / 64) + e % 32] >> (4 * ((e / 32) % 2))) & 0xF;
+}
+
+void kt_to_float_q4_k_ref(const void *restrict src, float *restrict dst, int64_t n)
+{
+    const block_q4_K *b = src;
+    uint8_t q[QK_K];
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float d = kt_half_to_f32(b[i].d), dmin = kt_half_to_f32(b[i].dmin);
+        unpack_levels(&b[i], q);
+        for (int s = 0; s < QK_K / 32; s++) {
+            uint8_t sc, m;
+            kt_get_scale_min_k4(s, b[i].scales, &sc, &m);
+            const float dl = d * sc, ml = dmin * m;
+            for (int k = 0; k < 32; k++)
+                *dst++ = dl * q[32 * s + k] - ml;
+        }
+    }
+}
+
+/* llama.cpp's quantize_row_q4_K_ref (see kt_quantize_k4_block). */
+void kt_from_float_q4_k_ref(const float *restrict src, void *restrict dst, int64_t n)
+{
+    block_q4_K *b = dst;
+    uint8_t L[QK_K];
+    for (int64_t i = 0; i < n / QK_K; i++, src += QK_K) {
+        kt_quantize_k4_block(src, 15, -1.f, 20, L, b[i].scales, &b[i].d, &b[i].dmin);
+        for (int c = 0; c < QK_K / 64; c++)
+            for (int k = 0; k < 32; k++)
+                b[i].qs[32 * c + k] = (uint8_t)(L[64 * c + k] | (L[64 * c + 32 + k] << 4));
+    }
+}
+
+/* Integer dot per sub-block times its scale; the mins meet the Q8_K block
+ * sums. Only the two super-block scales are applied in float. */
+void kt_vec_dot_q4_k_ref(int64_t n, float *restrict s, const void *restrict x, const void *restrict y)
+{
+    const block_q4_K *bx = x;
+    const block_q8_K *by = y;
+    uint8_t q[QK_K];
+    float sum = 0;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        unpack_levels(&bx[i], q);
+        int isum = 0, summs = 0;
+        for (int j = 0; j < QK_K / 32; j++) {
+            uint8_t sc, m;
+            kt_get_scale_min_k4(j, bx[i].scales, &sc, &m);
+            summs += m * (by[i].bsums[2 * j] + by[i].bsums[2 * j + 1]);
+            int sub = 0;
+            for (int k = 32 * j; k < 32 * j + 32; k++)
+                sub += by[i].qs[k] * q[k];
+            isum += sc * sub;
+        }
+        const float d = kt_half_to_f32(bx[i].d) * by[i].d;
+        const float dmin = kt_half_to_f32(bx[i].dmin) * by[i].d;
+        sum += d * isum - dmin * summs;
+    }
+    *s = sum;
+}
