@@ -21,10 +21,14 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 LIB      := $(BUILD)/libkestrel.a
 
-# Per-ISA kernel files carry their own flags; the rest of the build targets any x86-64.
+# Per-ISA kernel files carry their own flags and are only called when the CPU has
+# the instructions (src/quant/dispatch.c); the rest of the build targets any CPU of the arch.
+TARGET := $(shell $(CC) -dumpmachine)
+ifneq (,$(findstring x86_64,$(TARGET)))
 $(BUILD)/src/quant/avx2_%.o:       ISA_FLAGS = -mavx2 -mfma -mf16c
-$(BUILD)/src/quant/avx512_%.o:     ISA_FLAGS = -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c
-$(BUILD)/src/quant/vnni_%.o:       ISA_FLAGS = -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mfma -mf16c
+$(BUILD)/src/quant/avx512_%.o:     ISA_FLAGS = -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq
+$(BUILD)/src/quant/vnni_%.o:       ISA_FLAGS = -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
+endif
 
 .PHONY: all test test-asan clean bench
 all: $(BIN)

@@ -530,8 +530,8 @@ gguf_file *gguf_open(const char *path)
         gguf_close(f);
         return NULL;
     }
-    if (st.st_size < 24) {
-        kestrel_fail(path, "too small to be a GGUF file (%lld bytes)", (long long)st.st_size);
+    if (st.st_size == 0) { /* cannot be mapped; anything else is parsed and checked */
+        kestrel_fail(path, "empty file, not a GGUF file");
         close(fd);
         gguf_close(f);
         return NULL;

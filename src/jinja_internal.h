@@ -90,6 +90,7 @@ typedef struct jloop jloop;
 
 typedef struct jv {
     jv_kind kind;
+    bool safe; /* a string marked safe (markupsafe.Markup): `+` escapes the other side */
     union {
         bool b;
         int64_t i;
@@ -134,6 +135,7 @@ struct jloop {
     jlist *items;
     size_t index0;
     int depth0;
+    const jnode *node; /* the for statement, for recursive loop(...) calls */
 };
 
 /* Call arguments: positional values then keyword ones. */
@@ -145,13 +147,15 @@ typedef struct {
     int nkw;
 } jargs;
 
-static inline jv jv_undef(const char *name) { jv v = {JV_UNDEF, {.undef_name = name}}; return v; }
-static inline jv jv_none(void) { jv v = {JV_NONE, {.i = 0}}; return v; }
-static inline jv jv_bool(bool b) { jv v = {JV_BOOL, {.b = b}}; return v; }
-static inline jv jv_int(int64_t i) { jv v = {JV_INT, {.i = i}}; return v; }
-static inline jv jv_float(double f) { jv v = {JV_FLOAT, {.f = f}}; return v; }
-static inline jv jv_strn(const char *p, size_t n) { jv v = {JV_STR, {.s = {p, n}}}; return v; }
+static inline jv jv_undef(const char *name) { jv v = {.kind = JV_UNDEF, .u = {.undef_name = name}}; return v; }
+static inline jv jv_none(void) { jv v = {.kind = JV_NONE, .u = {.i = 0}}; return v; }
+static inline jv jv_bool(bool b) { jv v = {.kind = JV_BOOL, .u = {.b = b}}; return v; }
+static inline jv jv_int(int64_t i) { jv v = {.kind = JV_INT, .u = {.i = i}}; return v; }
+static inline jv jv_float(double f) { jv v = {.kind = JV_FLOAT, .u = {.f = f}}; return v; }
+static inline jv jv_strn(const char *p, size_t n) { jv v = {.kind = JV_STR, .u = {.s = {p, n}}}; return v; }
 jv jv_cstr(const char *s); /* static or arena text */
+static inline jv jv_markup(jv s) { s.safe = s.kind == JV_STR; return s; }
+static inline jv jv_plain(jv s) { s.safe = false; return s; }
 
 jv jv_list(jctx *c, size_t cap);
 void jlist_push(jctx *c, jlist *l, jv item);
@@ -187,33 +191,35 @@ json_value *jv_to_json(jctx *c, jv v, const char **bad_type);
 
 /* ---- strings (jinja_str.c) -------------------------------------------------------------- */
 
-uint32_t utf8_next(const char *s, size_t n, size_t *i); /* lenient decode */
-size_t utf8_encode(uint32_t cp, char *out);
-size_t utf8_count(const char *s, size_t n);
+uint32_t ju_utf8_next(const char *s, size_t n, size_t *i); /* lenient decode */
+size_t ju_utf8_encode(uint32_t cp, char *out);
+size_t ju_utf8_count(const char *s, size_t n);
 /* Byte offset of code point index `index` (clamped to n). */
-size_t utf8_offset(const char *s, size_t n, size_t index);
-bool uni_isspace(uint32_t cp);
-uint32_t uni_lower(uint32_t cp);
-uint32_t uni_upper(uint32_t cp);
-bool uni_iscased(uint32_t cp);
+size_t ju_utf8_offset(const char *s, size_t n, size_t index);
+bool ju_isspace(uint32_t cp);
+uint32_t ju_lower(uint32_t cp);
+uint32_t ju_upper(uint32_t cp);
+bool ju_iscased(uint32_t cp);
+bool ju_isprintable(uint32_t cp); /* str.isprintable() for one character */
 
 typedef enum { STRIP_BOTH, STRIP_LEFT, STRIP_RIGHT } strip_mode;
 /* chars NULL strips whitespace (Python's str.strip()). */
-jv str_strip(jv s, const jv *chars, strip_mode mode);
-jv str_upper(jctx *c, jv s);
-jv str_lower(jctx *c, jv s);
-jv str_title(jctx *c, jv s);      /* str.title() */
-jv str_capitalize(jctx *c, jv s); /* str.capitalize() */
-jv str_replace(jctx *c, jv s, jv old, jv rep, int64_t count);
+jv jstr_strip(jv s, const jv *chars, strip_mode mode);
+jv jstr_upper(jctx *c, jv s);
+jv jstr_lower(jctx *c, jv s);
+jv jstr_title(jctx *c, jv s);      /* str.title() */
+jv jstr_capitalize(jctx *c, jv s); /* str.capitalize() */
+jv jstr_replace(jctx *c, jv s, jv old, jv rep, int64_t count);
 /* sep NULL: split on whitespace runs. maxsplit < 0: no limit. */
-jv str_split(jctx *c, jv s, const jv *sep, int64_t maxsplit, bool from_right);
-jv str_splitlines(jctx *c, jv s, bool keepends);
-bool str_startswith(jv s, jv prefix);
-bool str_endswith(jv s, jv suffix);
-int64_t str_find(jv s, jv sub, bool from_right); /* code point index or -1 */
-int64_t str_count(jv s, jv sub);
-jv str_concat(jctx *c, jv a, jv b);
-jv str_slice_index(jctx *c, jv s, int64_t index, bool *ok);
+jv jstr_split(jctx *c, jv s, const jv *sep, int64_t maxsplit, bool from_right);
+jv jstr_splitlines(jctx *c, jv s, bool keepends);
+bool jstr_startswith(jv s, jv prefix);
+bool jstr_endswith(jv s, jv suffix);
+int64_t jstr_find(jv s, jv sub, bool from_right); /* code point index or -1 */
+int64_t jstr_count(jv s, jv sub);
+jv jstr_concat(jctx *c, jv a, jv b);
+jv jstr_html_escape(jctx *c, jv s); /* & < > " ' as markupsafe writes them */
+jv jstr_slice_index(jctx *c, jv s, int64_t index, bool *ok);
 
 /* ---- lexer (jinja_lex.c) ------------------------------------------------------------------ */
 

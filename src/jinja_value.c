@@ -158,7 +158,7 @@ jv jv_list(jctx *c, size_t cap)
         l->items = jalloc(c, cap * sizeof(jv));
         l->cap = cap;
     }
-    jv v = {JV_LIST, {.l = l}};
+    jv v = {.kind = JV_LIST, .u = {.l = l}};
     return v;
 }
 
@@ -178,7 +178,7 @@ void jlist_push(jctx *c, jlist *l, jv item)
 jv jv_dict(jctx *c)
 {
     jdict *d = jalloc(c, sizeof *d);
-    jv v = {JV_DICT, {.d = d}};
+    jv v = {.kind = JV_DICT, .u = {.d = d}};
     return v;
 }
 
@@ -375,23 +375,6 @@ int jv_compare(jctx *c, jv a, jv b)
 
 /* ---- str() and repr() ------------------------------------------------------------------------- */
 
-/* Python's str.isprintable() for one code point, close enough for repr(). */
-static bool uni_isprintable(uint32_t cp)
-{
-    if (cp < 0x20 || (cp >= 0x7F && cp <= 0xA0) || cp == 0xAD)
-        return false;
-    if (cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200F) || (cp >= 0x2028 && cp <= 0x202F) ||
-        (cp >= 0x205F && cp <= 0x2064) || (cp >= 0x2066 && cp <= 0x206F) || cp == 0x3000)
-        return false;
-    if ((cp >= 0x600 && cp <= 0x605) || cp == 0x61C || cp == 0x6DD || cp == 0x70F || cp == 0x180E)
-        return false;
-    if ((cp >= 0xD800 && cp <= 0xF8FF) || cp == 0xFEFF || (cp >= 0xFFF9 && cp <= 0xFFFB))
-        return false;
-    if (cp == 0xFFFE || cp == 0xFFFF || (cp >= 0xE0000 && cp <= 0xE0FFF) || cp >= 0xF0000)
-        return false;
-    return true;
-}
-
 static void write_str_repr(jctx *c, jbuf *b, const char *s, size_t n)
 {
     bool has_single = memchr(s, '\'', n) != NULL, has_double = memchr(s, '"', n) != NULL;
@@ -400,7 +383,7 @@ static void write_str_repr(jctx *c, jbuf *b, const char *s, size_t n)
     size_t i = 0;
     while (i < n) {
         size_t start = i;
-        uint32_t cp = utf8_next(s, n, &i);
+        uint32_t cp = ju_utf8_next(s, n, &i);
         if (cp == (uint32_t)quote || cp == '\\') {
             jbuf_putc(c, b, '\\');
             jbuf_putc(c, b, (char)cp);
@@ -412,7 +395,7 @@ static void write_str_repr(jctx *c, jbuf *b, const char *s, size_t n)
             jbuf_puts(c, b, "\\r");
         } else if (cp < 0x80 && cp >= 0x20 && cp != 0x7F) {
             jbuf_putc(c, b, (char)cp);
-        } else if (uni_isprintable(cp)) {
+        } else if (ju_isprintable(cp)) {
             jbuf_put(c, b, s + start, i - start);
         } else if (cp <= 0xFF) {
             jbuf_printf(c, b, "\\x%02x", cp);
@@ -536,7 +519,7 @@ jlist *jv_iterate(jctx *c, jv v)
         size_t i = 0;
         while (i < v.u.s.n) {
             size_t start = i;
-            utf8_next(v.u.s.p, v.u.s.n, &i);
+            ju_utf8_next(v.u.s.p, v.u.s.n, &i);
             jlist_push(c, chars, jv_strn(v.u.s.p + start, i - start));
         }
         return chars;
@@ -552,7 +535,7 @@ int64_t jv_length(jctx *c, jv v)
     case JV_UNDEF:
         return 0;
     case JV_STR:
-        return (int64_t)utf8_count(v.u.s.p, v.u.s.n);
+        return (int64_t)ju_utf8_count(v.u.s.p, v.u.s.n);
     case JV_LIST:
         if (!v.u.l->generator)
             return (int64_t)v.u.l->n;

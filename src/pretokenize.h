@@ -15,10 +15,10 @@
  *  - in literals and ranges a non-ASCII whitespace character reads as U+000B, so
  *    e.g. a class range covering U+3000 does not match U+3000 itself.
  *
- * For the BPE step: llama.cpp tokenizes what utf8_sanitize() (unicode.h) makes of
- * the text (each invalid byte becomes U+FFFD). Sanitize first, then split; on
- * valid UTF-8 that is a no-op. Splitting invalid bytes directly treats each one as
- * a one-byte U+FFFD. */
+ * For the BPE step: llama.cpp tokenizes what unicode_sanitize_utf8() (unicode.h)
+ * makes of the text (each invalid byte becomes U+FFFD). Sanitize first, then split;
+ * on valid UTF-8 that is a no-op (unicode_is_canonical_utf8 tells). Splitting
+ * invalid bytes directly treats each one as a one-byte U+FFFD. */
 #ifndef KESTREL_PRETOKENIZE_H
 #define KESTREL_PRETOKENIZE_H
 

@@ -29,6 +29,7 @@ struct kestrel_sampler {
     candidate *cand;         /* n_vocab working candidates */
     candidate *scratch;      /* n_vocab, for the radix sort */
     int32_t *counts;         /* n_vocab: occurrences of each token in the window */
+    uint64_t *in_window;     /* bit per token: counts[id] > 0, small enough for L1 */
     kestrel_token *window;   /* ring of the last repeat_last_n tokens; NULL when unbounded */
     int window_len, window_head;
     kestrel_rng rng;
@@ -100,9 +101,10 @@ kestrel_sampler *kestrel_sampler_new(const kestrel_sampler_params *params, int n
     s->cand = malloc((size_t)n_vocab * sizeof *s->cand);
     s->scratch = malloc((size_t)n_vocab * sizeof *s->scratch);
     s->counts = calloc((size_t)n_vocab, sizeof *s->counts);
+    s->in_window = calloc(((size_t)n_vocab + 63) / 64, sizeof *s->in_window);
     if (p.repeat_last_n > 0)
         s->window = malloc((size_t)p.repeat_last_n * sizeof *s->window);
-    if (!s->cand || !s->scratch || !s->counts || (p.repeat_last_n > 0 && !s->window)) {
+    if (!s->cand || !s->scratch || !s->counts || !s->in_window || (p.repeat_last_n > 0 && !s->window)) {
         kestrel_sampler_free(s);
         kestrel_fail("sampler", "out of memory for a vocabulary of %d", n_vocab);
         return NULL;
@@ -118,6 +120,7 @@ void kestrel_sampler_free(kestrel_sampler *s)
     free(s->cand);
     free(s->scratch);
     free(s->counts);
+    free(s->in_window);
     free(s->window);
     free(s);
 }
@@ -126,7 +129,8 @@ void kestrel_sampler_accept(kestrel_sampler *s, kestrel_token token)
 {
     if (token < 0 || token >= s->n_vocab || s->params.repeat_last_n == 0)
         return;
-    s->counts[token]++;
+    if (s->counts[token]++ == 0)
+        s->in_window[token >> 6] |= 1ull << (token & 63);
     if (!s->window)
         return; /* repeat_last_n == -1: every token seen stays counted */
     int cap = s->params.repeat_last_n;
@@ -134,7 +138,9 @@ void kestrel_sampler_accept(kestrel_sampler *s, kestrel_token token)
         s->window[(s->window_head + s->window_len) % cap] = token;
         s->window_len++;
     } else {
-        s->counts[s->window[s->window_head]]--;
+        kestrel_token old = s->window[s->window_head];
+        if (--s->counts[old] == 0)
+            s->in_window[old >> 6] &= ~(1ull << (old & 63));
         s->window[s->window_head] = token;
         s->window_head = (s->window_head + 1) % cap;
     }
@@ -143,6 +149,7 @@ void kestrel_sampler_accept(kestrel_sampler *s, kestrel_token token)
 void kestrel_sampler_reset(kestrel_sampler *s)
 {
     memset(s->counts, 0, (size_t)s->n_vocab * sizeof *s->counts);
+    memset(s->in_window, 0, ((size_t)s->n_vocab + 63) / 64 * sizeof *s->in_window);
     s->window_len = 0;
     s->window_head = 0;
     reseed(s);
@@ -273,11 +280,11 @@ static void load_top_k(kestrel_sampler *s, const float *logits, int k)
     }
     heapify(c, k);
     const bool penalties_on = s->penalties_on;
-    const int32_t *counts = s->counts;
+    const uint64_t *in_window = s->in_window;
     float kth = c[0].logit;
     for (int i = k; i < s->n_vocab; i++) {
         float l = logits[i];
-        if (penalties_on && counts[i])
+        if (penalties_on && (in_window[i >> 6] >> (i & 63) & 1))
             l = penalized(s, i, l);
         if (l > kth) { /* false for NaN too */
             c[0].id = i;
@@ -374,11 +381,15 @@ static int apply_filters(kestrel_sampler *s, const float *logits, bool *sorted_o
  * drop it, so they can be skipped. */
 static kestrel_token greedy(const kestrel_sampler *s, const float *logits)
 {
+    const bool penalties_on = s->penalties_on;
+    const uint64_t *in_window = s->in_window;
     kestrel_token best = 0;
-    float best_logit = penalized(s, 0, logits[0]);
-    for (int i = 1; i < s->n_vocab; i++) {
-        float l = penalized(s, i, logits[i]);
-        if (l > best_logit) {
+    float best_logit = -INFINITY;
+    for (int i = 0; i < s->n_vocab; i++) {
+        float l = logits[i];
+        if (penalties_on && (in_window[i >> 6] >> (i & 63) & 1))
+            l = penalized(s, i, l);
+        if (l > best_logit) { /* false for NaN */
             best_logit = l;
             best = i;
         }

@@ -7,8 +7,10 @@
  * run that follows closely costs only cache-line transfers), then a worker goes
  * to sleep on a condition variable. The run() side only touches the mutex when
  * some worker has announced it sleeps (`n_sleeping`), so the hot path is
- * lock-free. When there are more threads than CPUs, spinning would only steal
- * time from the thread being waited for, so waits yield instead. */
+ * lock-free. Waits that drag on yield now and then, and every step yields when
+ * there are more threads than CPUs: spinning would only steal time from the
+ * thread being waited for. Barriers and run()'s wait for the workers never
+ * sleep; they spin, then yield. */
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -69,21 +71,30 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Spin-then-yield waiting. Reads the clock only every 256 pauses. */
+/* Spin-then-yield waiting. With more threads than CPUs a pause loop would
+ * only burn the time slice the awaited thread needs, so each step yields. The
+ * clock is read every few steps only. */
 typedef struct {
     uint64_t start;
     unsigned iter;
     bool spun_out;
 } backoff;
 
-/* One waiting step; returns false once the spin budget is spent (the caller
- * decides whether to yield or sleep from then on). */
+/* One waiting step; returns false once the ~SPIN_NS budget is spent (the
+ * caller then decides whether to yield or sleep from there on). */
 static bool backoff_spin(backoff *b, bool oversubscribed)
 {
-    if (oversubscribed || b->spun_out)
+    if (b->spun_out)
         return false;
-    cpu_relax();
-    if ((++b->iter & 255) == 0) {
+    if (oversubscribed)
+        sched_yield();
+    else
+        cpu_relax();
+    if ((++b->iter & (oversubscribed ? 7 : 255)) == 0) {
+        /* Spinning this long suggests the awaited thread lost its CPU (another
+         * process, or a pool larger than the machine): let it run. */
+        if (!oversubscribed)
+            sched_yield();
         uint64_t t = now_ns();
         if (b->start == 0)
             b->start = t;
@@ -119,11 +130,11 @@ static unsigned wait_for_work(threadpool *tp, unsigned seen)
 {
     backoff b = {0};
     unsigned gen;
-    while (backoff_spin(&b, tp->oversubscribed)) {
+    do {
         gen = atomic_load_explicit(&tp->generation, memory_order_acquire);
         if (gen != seen)
             return gen;
-    }
+    } while (backoff_spin(&b, tp->oversubscribed));
     /* Announce the sleep before the final check; run() bumps the generation
      * before reading n_sleeping. Both seq_cst, so one of us sees the other. */
     pthread_mutex_lock(&tp->mutex);

@@ -168,6 +168,8 @@ int vocab_tokenize(const vocab *v, const char *text, size_t len, int32_t *out, i
 {
     if (!text && len)
         return kestrel_fail(NULL, "tokenize: NULL text"), VOCAB_ERROR;
+    /* BPE plugs in here: the same partition, then per text fragment the
+     * pre-tokenizer and vocab_merge_rank, with llama.cpp's BPE BOS/EOS rules. */
     if (v->kind != VOCAB_SPM)
         return kestrel_fail(NULL, "tokenize: BPE tokenizer not supported yet"), VOCAB_ERROR;
 

@@ -51,6 +51,9 @@ struct vocab {
     int32_t n_special;
 
     int32_t byte_token[256]; /* SPM byte fallback: <0xXX> (or the raw byte), -1 if none */
+    /* ASCII bytes that occur in no token of two or more bytes: SPM can never
+     * merge them, so the text splits there into independent runs. */
+    bool spm_isolated[128];
 };
 
 /* Token id for exactly this text, or -1. */

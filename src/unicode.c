@@ -3,7 +3,7 @@
 
 static bool is_continuation(unsigned char b) { return (b & 0xC0) == 0x80; }
 
-uint32_t utf8_decode(const char *s, size_t len, size_t *used)
+uint32_t unicode_decode_utf8(const char *s, size_t len, size_t *used)
 {
     const unsigned char *u = (const unsigned char *)s;
     unsigned char b0 = u[0];
@@ -33,7 +33,7 @@ invalid:
     return UNICODE_REPLACEMENT;
 }
 
-size_t utf8_encode(uint32_t cpt, char out[4])
+size_t unicode_encode_utf8(uint32_t cpt, char out[4])
 {
     unsigned char *u = (unsigned char *)out;
     if (cpt > 0x10FFFF) cpt = UNICODE_REPLACEMENT;
@@ -56,26 +56,26 @@ size_t utf8_encode(uint32_t cpt, char out[4])
     return 4;
 }
 
-size_t utf8_sanitize(const char *in, size_t len, char *out)
+size_t unicode_sanitize_utf8(const char *in, size_t len, char *out)
 {
     size_t n = 0;
     for (size_t i = 0; i < len;) {
         size_t used;
-        uint32_t cpt = utf8_decode(in + i, len - i, &used);
-        n += utf8_encode(cpt, out + n);
+        uint32_t cpt = unicode_decode_utf8(in + i, len - i, &used);
+        n += unicode_encode_utf8(cpt, out + n);
         i += used;
     }
     return n;
 }
 
-bool utf8_is_canonical(const char *s, size_t len)
+bool unicode_is_canonical_utf8(const char *s, size_t len)
 {
     for (size_t i = 0; i < len;) {
         size_t used;
         char buf[4];
-        uint32_t cpt = utf8_decode(s + i, len - i, &used);
+        uint32_t cpt = unicode_decode_utf8(s + i, len - i, &used);
         /* An invalid byte re-encodes as 3 bytes, an overlong form as fewer. */
-        if (utf8_encode(cpt, buf) != used) return false;
+        if (unicode_encode_utf8(cpt, buf) != used) return false;
         i += used;
     }
     return true;

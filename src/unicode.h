@@ -17,20 +17,20 @@
  * continuation byte, F8..FF, truncated or broken sequence) decodes to U+FFFD and
  * takes exactly one byte. One deviation: a 4-byte form above U+10FFFF (which makes
  * llama.cpp throw) is also treated as one invalid byte. */
-uint32_t utf8_decode(const char *s, size_t len, size_t *used);
+uint32_t unicode_decode_utf8(const char *s, size_t len, size_t *used);
 
 /* Writes cpt (<= U+10FFFF) as 1..4 bytes into out and returns the count; other
  * values are written as U+FFFD. */
-size_t utf8_encode(uint32_t cpt, char out[4]);
+size_t unicode_encode_utf8(uint32_t cpt, char out[4]);
 
 /* What llama.cpp tokenizes instead of raw bytes: every code point decoded with
- * utf8_decode and encoded again, so each invalid byte becomes EF BF BD and overlong
- * forms become canonical. out needs room for 3 * len bytes; returns bytes written.
- * Valid UTF-8 comes out unchanged. */
-size_t utf8_sanitize(const char *in, size_t len, char *out);
+ * unicode_decode_utf8 and encoded again, so each invalid byte becomes EF BF BD and
+ * overlong forms become canonical. out needs room for 3 * len bytes; returns the
+ * bytes written. Valid UTF-8 comes out unchanged. */
+size_t unicode_sanitize_utf8(const char *in, size_t len, char *out);
 
-/* True when utf8_sanitize would return the text unchanged. */
-bool utf8_is_canonical(const char *s, size_t len);
+/* True when unicode_sanitize_utf8 would return the text unchanged. */
+bool unicode_is_canonical_utf8(const char *s, size_t len);
 
 /* ---- Character properties ---- */
 

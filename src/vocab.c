@@ -11,16 +11,26 @@
 
 /* ---- hashing -------------------------------------------------------------- */
 
+/* Eight bytes at a time: the tokenizers hash every candidate pair. */
 static uint64_t hash_bytes(const char *s, size_t n)
 {
-    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a, then a final mix for the low bits */
-    for (size_t i = 0; i < n; i++) {
-        h ^= (uint8_t)s[i];
-        h *= 0x100000001b3ull;
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 29;
+        s += 8;
+        n -= 8;
+    }
+    if (n) {
+        uint64_t w = 0;
+        memcpy(&w, s, n);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
     }
     h ^= h >> 32;
-    h *= 0xd6e8feb86659fd93ull;
-    h ^= h >> 32;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 29;
     return h;
 }
 
@@ -289,14 +299,9 @@ static void detect_by_text(vocab *v, int32_t *id, const char *const *texts)
         v->types[*id] = TOKEN_CONTROL;
 }
 
-static const vocab *sort_vocab; /* qsort has no context argument */
-
-static int by_text_length_desc(const void *a, const void *b)
+static int u64_ascending(const void *a, const void *b)
 {
-    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    uint32_t lx = sort_vocab->text_len[x], ly = sort_vocab->text_len[y];
-    if (lx != ly)
-        return lx > ly ? -1 : 1;
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
 }
 
@@ -390,17 +395,24 @@ static int load_special(vocab *v, const gguf_file *f)
         }
     }
 
-    /* Tokens matched in the text before tokenizing, longest first. */
+    /* Tokens matched in the text before tokenizing, longest first (equal
+     * lengths by id; llama.cpp's std::sort leaves that order unspecified). */
+    uint64_t *order = malloc(sizeof *order * (size_t)n);
     v->special = malloc(sizeof *v->special * (size_t)n);
-    if (!v->special)
+    if (!order || !v->special) {
+        free(order);
         return kestrel_fail(f->path, "out of memory");
+    }
+    size_t n_order = 0;
     for (int32_t i = 0; i < n; i++)
         if (v->types[i] == TOKEN_CONTROL || v->types[i] == TOKEN_USER_DEFINED ||
             v->types[i] == TOKEN_UNKNOWN)
-            v->special[v->n_special++] = i;
-    sort_vocab = v;
-    qsort(v->special, (size_t)v->n_special, sizeof *v->special, by_text_length_desc);
-    sort_vocab = NULL;
+            order[n_order++] = (uint64_t)(UINT32_MAX - v->text_len[i]) << 32 | (uint32_t)i;
+    qsort(order, n_order, sizeof *order, u64_ascending);
+    for (size_t i = 0; i < n_order; i++)
+        v->special[i] = (int32_t)(uint32_t)order[i];
+    v->n_special = (int32_t)n_order;
+    free(order);
 
     /* llama.cpp's per-model whitespace stripping around special tokens. */
     gguf_string name = { "", 0 };
@@ -436,6 +448,16 @@ static void find_byte_tokens(vocab *v)
             id = vocab_find(v, &raw, 1);
         }
         v->byte_token[b] = id;
+    }
+    for (int b = 0; b < 128; b++)
+        v->spm_isolated[b] = true;
+    for (int32_t i = 0; i < v->n_tokens; i++) {
+        size_t len;
+        const char *t = token_text(v, i, &len);
+        if (len >= 2)
+            for (size_t k = 0; k < len; k++)
+                if ((uint8_t)t[k] < 128)
+                    v->spm_isolated[(uint8_t)t[k]] = false;
     }
 }
 

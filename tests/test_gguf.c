@@ -642,11 +642,11 @@ static void test_writer_errors(void)
 static void test_big_string_array(void)
 {
     enum { N = 131072 };
-    char *pool = malloc((size_t)N * 12);
+    char *pool = malloc((size_t)N * 16);
     const char **v = malloc(N * sizeof *v);
     for (int i = 0; i < N; i++) {
-        snprintf(pool + (size_t)i * 12, 12, "tok%d", i);
-        v[i] = pool + (size_t)i * 12;
+        snprintf(pool + (size_t)i * 16, 16, "tok%u", (unsigned)i);
+        v[i] = pool + (size_t)i * 16;
     }
     char path[128];
     tmp_path(path, sizeof path, "vocab.gguf");

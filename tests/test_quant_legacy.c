@@ -17,6 +17,7 @@
 #include "quant/ref.h"
 
 #if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define HAVE_X86 1
 #endif
@@ -101,6 +102,22 @@ __attribute__((target("f16c"))) static kt_half hw_f32_to_half(float f)
 {
     return (kt_half)_cvtss_sh(f, 0);
 }
+
+/* F16C is VEX-encoded: it needs the CPU flag and the OS saving the AVX state.
+ * (Older clang's __builtin_cpu_supports does not know "f16c".) */
+static bool cpu_has_f16c(void)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d))
+        return false;
+    const unsigned need = 1u << 29 | 1u << 28 | 1u << 27; /* F16C, AVX, OSXSAVE */
+    if ((c & need) != need)
+        return false;
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    (void)hi;
+    return (lo & 6) == 6;
+}
 #endif
 
 static bool half_is_nan(kt_half h) { return (h & 0x7c00) == 0x7c00 && (h & 0x3ff); }
@@ -162,8 +179,7 @@ static void test_fp16_rounding(void)
 {
     bool use_hw = false;
 #ifdef HAVE_X86
-    __builtin_cpu_init();
-    use_hw = __builtin_cpu_supports("f16c");
+    use_hw = cpu_has_f16c();
 #endif
     int bad = 0;
     long count = 0;

@@ -471,6 +471,21 @@ static void test_distribution(void)
     CHECK(outside == 0, "top-k 3 never draws outside the three (%d did)", outside);
     chi = chi_square(top_counts, top_probs, 3, DRAWS);
     CHECK(chi < 13.82, "top-k 3 draws renormalized: chi-square %.2f (2 dof)", chi);
+
+    /* draws stay inside what top-p and min-p keep */
+    float five[5];
+    five_way(five);
+    p = plain_params();
+    p.top_p = 0.75f; /* keeps ids 1 3 4 */
+    p.min_p = 0.1f;
+    s = kestrel_sampler_new(&p, 5);
+    int seen[5] = {0};
+    for (int i = 0; i < 10000; i++)
+        seen[kestrel_sampler_sample(s, five)]++;
+    kestrel_sampler_free(s);
+    CHECK(seen[0] == 0 && seen[2] == 0 && seen[1] > 0 && seen[3] > 0 && seen[4] > 0,
+          "top-p draws only from its set: %d %d %d %d %d", seen[0], seen[1], seen[2], seen[3],
+          seen[4]);
 }
 
 static void test_inputs_untouched(void)
@@ -531,6 +546,8 @@ static void time_large_vocab(void)
     p.seed = 1;
     p.repeat_penalty = 1.1f;
     kestrel_sampler *s = kestrel_sampler_new(&p, V);
+    for (int i = 0; i < 20; i++) /* warm up: first touch of the arrays */
+        kestrel_sampler_accept(s, kestrel_sampler_sample(s, logits));
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int i = 0; i < DRAWS; i++)

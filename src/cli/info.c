@@ -19,6 +19,16 @@ static int usage(FILE *out)
     return out == stdout ? 0 : 2;
 }
 
+/* Keys and tensor names come from the file: no control characters to the terminal. */
+static const char *clean(const char *s, char *buf, size_t cap)
+{
+    size_t n = 0;
+    for (; *s && n + 1 < cap; s++)
+        buf[n++] = ((unsigned char)*s < 0x20 || *s == 0x7f) ? '?' : *s;
+    buf[n] = '\0';
+    return buf;
+}
+
 static void format_shape(const kestrel_tensor_info *t, char *buf, size_t cap)
 {
     size_t n = (size_t)snprintf(buf, cap, "[");
@@ -54,11 +64,11 @@ int cli_info(int argc, char **argv)
             key_width = len > 48 ? 48 : (int)len;
     }
     printf("\nmetadata: %" PRId64 " entries\n", n_kv);
-    char value[INFO_VALUE_CAP];
+    char value[INFO_VALUE_CAP], name[256];
     for (int64_t i = 0; i < n_kv; i++) {
         int len = kestrel_gguf_kv_format(g, i, value, sizeof value, INFO_MAX_ITEMS);
         const char *cut = (size_t)len + 1 >= sizeof value ? "..." : "";
-        printf("  %-*s  %-14s %s%s\n", key_width, kestrel_gguf_kv_key(g, i),
+        printf("  %-*s  %-14s %s%s\n", key_width, clean(kestrel_gguf_kv_key(g, i), name, sizeof name),
                kestrel_gguf_kv_type(g, i), value, cut);
     }
 
@@ -81,7 +91,7 @@ int cli_info(int argc, char **argv)
         char shape[96];
         format_shape(&t, shape, sizeof shape);
         printf("  %5" PRId64 "  %-*s  %-5s  %-22s %12" PRIu64 " %12" PRIu64 "\n", i, name_width,
-               t.name, t.type_name, shape, t.offset, t.nbytes);
+               clean(t.name, name, sizeof name), t.type_name, shape, t.offset, t.nbytes);
         uint64_t params = 1;
         for (int d = 0; d < t.n_dims; d++)
             params *= (uint64_t)t.ne[d];

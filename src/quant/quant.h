@@ -37,6 +37,32 @@ typedef struct {
     kt_vec_dot_fn vec_dot;
 } kt_traits;
 
+/* Instruction-set levels, lowest first. Each level's kernels are built on the
+ * level below it: a table starts as the reference and each register function
+ * overwrites the entries it has a faster kernel for. */
+enum kt_isa { KT_ISA_SCALAR, KT_ISA_AVX2, KT_ISA_AVX512, KT_ISA_AVX512VNNI, KT_ISA_NEON, KT_ISA_COUNT };
+
+const char *kt_isa_name(int isa);
+/* Whether this CPU (and this build) can run the level. */
+bool kt_isa_supported(int isa);
+/* Fills table[KT_TYPE_COUNT] with the kernels of a level; false if unsupported. */
+bool kt_isa_table(int isa, kt_traits *table);
+/* The level in use: the best supported one, or KESTREL_ISA when set (see dispatch.c). */
+int kt_active_isa(void);
+
+/* Per-ISA kernel files (src/quant/<isa>_<family>.c) register what they have. */
+void kt_register_avx2_float(kt_traits *table);
+void kt_register_avx2_legacy(kt_traits *table);
+void kt_register_avx2_kquants(kt_traits *table);
+void kt_register_avx512_float(kt_traits *table);
+void kt_register_avx512_legacy(kt_traits *table);
+void kt_register_avx512_kquants(kt_traits *table);
+void kt_register_vnni_legacy(kt_traits *table);
+void kt_register_vnni_kquants(kt_traits *table);
+void kt_register_neon_float(kt_traits *table);
+void kt_register_neon_legacy(kt_traits *table);
+void kt_register_neon_kquants(kt_traits *table);
+
 /* The reference (plain C) traits of a type, or NULL if the id is unknown or the
  * type is not supported. */
 const kt_traits *kt_ref_traits(int type);

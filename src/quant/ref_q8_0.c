@@ -37,10 +37,10 @@ static inline float block_amax(const float *x)
     return amax;
 }
 
-/* v rounded to an int8 by `round` (rintf or roundf), saturating as the AVX2
+/* v rounded to an int8 by round_fn (rintf or roundf), saturating as the AVX2
  * pack instructions do; NaN (only reachable from Inf/NaN input, where
  * converting to an integer is undefined) becomes 0. */
-static inline int8_t to_int8(float v, float (*round)(float))
+static inline int8_t to_int8(float v, float (*round_fn)(float))
 {
     if (!(v == v))
         return 0;
@@ -48,7 +48,7 @@ static inline int8_t to_int8(float v, float (*round)(float))
         return -128;
     if (v >= 127.0f)
         return 127;
-    return (int8_t)round(v);
+    return (int8_t)round_fn(v);
 }
 
 void kt_from_float_q8_0_ref(const float *restrict src, void *restrict dst, int64_t n)

@@ -1,0 +1,7 @@
+/* avx512 kernels (legacy): none yet; the reference kernels stay in the table. */
+#include "quant.h"
+
+void kt_register_avx512_legacy(kt_traits *table)
+{
+    (void)table;
+}

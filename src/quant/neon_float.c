@@ -1,0 +1,7 @@
+/* neon kernels (float): none yet; the reference kernels stay in the table. */
+#include "quant.h"
+
+void kt_register_neon_float(kt_traits *table)
+{
+    (void)table;
+}

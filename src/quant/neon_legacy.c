@@ -1,0 +1,7 @@
+/* neon kernels (legacy): none yet; the reference kernels stay in the table. */
+#include "quant.h"
+
+void kt_register_neon_legacy(kt_traits *table)
+{
+    (void)table;
+}
