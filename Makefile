@@ -53,7 +53,7 @@ test: $(BIN) $(TEST_BIN)
 
 # The same suite under AddressSanitizer + UndefinedBehaviorSanitizer, in its own build folder.
 test-asan:
-	$(MAKE) test BUILD=build-asan BIN=build-asan/kestrel OPT=-O1 \
+	KESTREL_TEST_QUICK=1 $(MAKE) test BUILD=build-asan BIN=build-asan/kestrel OPT=-O1 \
 	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 
 clean:

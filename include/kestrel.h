@@ -63,7 +63,13 @@ bool kestrel_add_bos(const kestrel_model *model); /* tokenizer.ggml.add_bos_toke
 /* Tokenizes len bytes of text. add_special adds BOS/EOS as the model asks;
  * parse_special turns control-token text such as "<s>" into those tokens.
  * Returns the number of tokens; when that exceeds max_tokens nothing useful is
- * written and the negated count is returned, so the caller can retry. */
+ * written and the negated count is returned, so the caller can retry.
+ * KESTREL_TOKENIZE_ERROR (message set) when the text cannot be tokenized. */
+#define KESTREL_TOKENIZE_ERROR INT32_MIN
+
+/* The same, into a malloc'd array (free it): NULL on error, *n_tokens set. */
+kestrel_token *kestrel_tokenize_alloc(const kestrel_model *model, const char *text, size_t len,
+                                      bool add_special, bool parse_special, int *n_tokens);
 int kestrel_tokenize(const kestrel_model *model, const char *text, size_t len,
                      kestrel_token *tokens, int max_tokens, bool add_special, bool parse_special);
 
@@ -81,7 +87,9 @@ typedef struct {
 } kestrel_utf8_stream;
 
 /* Appends the printable text for `token` to out (at most cap bytes, NUL-terminated)
- * and returns its length. */
+ * and returns its length. Invalid UTF-8 comes out as U+FFFD. A negative token
+ * flushes what is held back. When cap is too small nothing is written and the
+ * negated size needed (NUL included) is returned. */
 int kestrel_detokenize_stream(const kestrel_model *model, kestrel_utf8_stream *stream,
                               kestrel_token token, char *out, int cap);
 
@@ -131,12 +139,14 @@ typedef struct {
 } kestrel_sampler_params;
 
 kestrel_sampler_params kestrel_sampler_default_params(void);
+/* params may be NULL: the defaults. */
 kestrel_sampler *kestrel_sampler_new(const kestrel_sampler_params *params, int n_vocab);
 void kestrel_sampler_free(kestrel_sampler *sampler);
 /* Picks a token from logits (not modified) with the chain penalties → top-k →
  * top-p → min-p → temperature → random draw, llama.cpp's default order. */
 kestrel_token kestrel_sampler_sample(kestrel_sampler *sampler, const float *logits);
-/* Records a token (prompt or generated) for the repetition penalties. */
+/* Records a token (prompt or generated) for the repetition penalties; sample()
+ * does not record what it picks, the caller accepts it. */
 void kestrel_sampler_accept(kestrel_sampler *sampler, kestrel_token token);
 void kestrel_sampler_reset(kestrel_sampler *sampler);
 
@@ -161,6 +171,8 @@ uint64_t kestrel_gguf_alignment(const kestrel_gguf *gguf);
 uint64_t kestrel_gguf_data_offset(const kestrel_gguf *gguf);
 int64_t kestrel_gguf_n_kv(const kestrel_gguf *gguf);
 const char *kestrel_gguf_kv_key(const kestrel_gguf *gguf, int64_t i);
+/* The value's type as text: "uint32", "string", "array[string]", ... */
+const char *kestrel_gguf_kv_type(const kestrel_gguf *gguf, int64_t i);
 /* The value as text: numbers, quoted strings, arrays as [a, b, ... (N items)]
  * with at most max_items items shown. Returns the length written. */
 int kestrel_gguf_kv_format(const kestrel_gguf *gguf, int64_t i, char *buf, size_t cap,

@@ -15,10 +15,6 @@ struct kestrel_gguf {
     gguf_file *file;
 };
 
-/* Not yet declared in kestrel.h: the type of metadata entry i, e.g. "uint32"
- * or "array[string]"; NULL when i is out of range. */
-const char *kestrel_gguf_kv_type(const kestrel_gguf *gguf, int64_t i);
-
 kestrel_gguf *kestrel_gguf_open(const char *path)
 {
     gguf_file *f = gguf_open(path);

@@ -52,6 +52,10 @@ static jv make_range(jctx *c, const jargs *a)
     jv out = jv_list(c, count > 0 ? (size_t)count + 1 : 0);
     for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step)
         jlist_push(c, out.u.l, jv_int(i));
+    out.u.l->is_range = true;
+    out.u.l->range_start = start;
+    out.u.l->range_stop = stop;
+    out.u.l->range_step = step;
     return out;
 }
 

@@ -225,9 +225,10 @@ static jv slice_value(jctx *c, jv obj, const jnode *sl)
             jbuf_put(c, &b, p + offs[j], offs[j + 1] - offs[j]);
         return jv_strn(b.p ? b.p : "", b.n);
     }
+    /* jinja2 compiles slices to a plain Python subscript: anything else raises. */
     if (obj.kind == JV_UNDEF)
         fail_undefined(c, obj);
-    return jv_undef(NULL);
+    jfail(c, "'%s' object is not subscriptable", jv_type_name(obj));
 }
 
 jv jinja_getitem(jctx *c, jv obj, jv key)
@@ -367,7 +368,8 @@ static jv percent_format(jctx *c, jv fmt, jv args)
             jfail(c, "unsupported format character '%c'", conv);
         }
     }
-    if ((list && next < list->n) || (!list && !used_single))
+    /* A mapping argument may go unused, as in Python. */
+    if ((list && next < list->n) || (!list && !used_single && args.kind != JV_DICT))
         jfail(c, "not all arguments converted during string formatting");
     return jv_strn(b.p ? b.p : "", b.n);
 }

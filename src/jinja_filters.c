@@ -601,6 +601,8 @@ jv jinja_filter(jctx *c, const char *name, jv value, const jargs *a)
     if (!strcmp(name, "int") || !strcmp(name, "float")) {
         bool want_float = name[0] == 'f';
         jv def = jargs_get(a, 0, "default", want_float ? jv_float(0) : jv_int(0));
+        if (value.kind == JV_UNDEF) /* int(Undefined) raises */
+            jfail(c, "'%s' is undefined", value.u.undef_name ? value.u.undef_name : "value");
         if (value.kind == JV_INT || value.kind == JV_BOOL)
             return want_float ? jv_float((double)(value.kind == JV_BOOL ? value.u.b : value.u.i))
                               : jv_int(value.kind == JV_BOOL ? value.u.b : value.u.i);
@@ -748,12 +750,8 @@ bool jinja_test(jctx *c, const char *name, jv v, const jargs *a)
         return v.kind == JV_BOOL && !v.u.b;
     if (!strcmp(name, "callable"))
         return v.kind == JV_FUNC || v.kind == JV_LOOP || v.kind == JV_UNDEF;
-    if (!strcmp(name, "odd") || !strcmp(name, "even")) {
-        if (!is_int_value(v) && v.kind != JV_BOOL)
-            jfail(c, "%s test needs an integer", name);
-        int64_t x = v.kind == JV_BOOL ? v.u.b : v.u.i;
-        return (x % 2 != 0) == (name[0] == 'o');
-    }
+    if (!strcmp(name, "odd") || !strcmp(name, "even")) /* value % 2 == 1 (or 0) */
+        return jv_equal(jinja_binop(c, OP_MOD, v, jv_int(2)), jv_int(name[0] == 'o'));
     if (!strcmp(name, "divisibleby")) {
         jv r = jinja_binop(c, OP_MOD, v, arg);
         return !jv_truthy(r);

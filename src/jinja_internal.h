@@ -113,6 +113,8 @@ struct jlist {
     bool tuple;
     bool generator; /* from map/select/...: truthy, no length, consumed by a pass */
     bool consumed;
+    bool is_range; /* from range(): prints as range(start, stop[, step]) */
+    int64_t range_start, range_stop, range_step;
 };
 
 struct jdict {

@@ -308,7 +308,8 @@ bool jv_equal(jv a, jv b)
         jlist *x = a.u.l, *y = b.u.l;
         if (x == y)
             return true;
-        if (x->generator || y->generator || x->tuple != y->tuple || x->n != y->n)
+        if (x->generator || y->generator || x->tuple != y->tuple || x->is_range != y->is_range ||
+            x->n != y->n)
             return false;
         for (size_t i = 0; i < x->n; i++)
             if (!jv_equal(x->items[i], y->items[i]))
@@ -415,6 +416,8 @@ static void write_value(jctx *c, jbuf *b, jv v, bool repr, int depth)
     char num[40];
     switch (v.kind) {
     case JV_UNDEF:
+        if (repr)
+            jbuf_puts(c, b, "Undefined");
         break;
     case JV_NONE:
         jbuf_puts(c, b, "None");
@@ -430,7 +433,11 @@ static void write_value(jctx *c, jbuf *b, jv v, bool repr, int depth)
         jbuf_puts(c, b, num);
         break;
     case JV_STR:
-        if (repr)
+        if (repr && v.safe) {
+            jbuf_puts(c, b, "Markup(");
+            write_str_repr(c, b, v.u.s.p, v.u.s.n);
+            jbuf_putc(c, b, ')');
+        } else if (repr)
             write_str_repr(c, b, v.u.s.p, v.u.s.n);
         else
             jbuf_put(c, b, v.u.s.p, v.u.s.n);
@@ -439,6 +446,14 @@ static void write_value(jctx *c, jbuf *b, jv v, bool repr, int depth)
         jlist *l = v.u.l;
         if (l->generator) {
             jbuf_printf(c, b, "<generator object at %p>", (void *)l);
+            break;
+        }
+        if (l->is_range) {
+            if (l->range_step == 1)
+                jbuf_printf(c, b, "range(%lld, %lld)", (long long)l->range_start, (long long)l->range_stop);
+            else
+                jbuf_printf(c, b, "range(%lld, %lld, %lld)", (long long)l->range_start,
+                            (long long)l->range_stop, (long long)l->range_step);
             break;
         }
         jbuf_putc(c, b, l->tuple ? '(' : '[');

@@ -302,8 +302,20 @@ void kestrel_model_get_info(const kestrel_model *m, kestrel_model_info *info)
             n *= (uint64_t)t->ne[d];
         info->n_params += n;
         info->weight_bytes += t->nbytes;
-        if (t->n_dims >= 2 && t->type < KT_TYPE_COUNT)
+        if (t->n_dims >= 2 && t->type < KT_TYPE_COUNT && strcmp(t->name, "token_embd.weight") != 0)
             type_bytes[t->type] += t->nbytes;
+    }
+    /* The mix's name as llama.cpp gives it (general.file_type), else the commonest matrix type. */
+    static const char *const ftype_names[] = {
+        [0] = "F32", [1] = "F16", [2] = "Q4_0", [3] = "Q4_1", [7] = "Q8_0", [8] = "Q5_0", [9] = "Q5_1",
+        [10] = "Q2_K", [11] = "Q3_K_S", [12] = "Q3_K_M", [13] = "Q3_K_L", [14] = "Q4_K_S", [15] = "Q4_K_M",
+        [16] = "Q5_K_S", [17] = "Q5_K_M", [18] = "Q6_K", [32] = "BF16",
+    };
+    uint32_t ftype;
+    if (gguf_get_u32(m->file, "general.file_type", &ftype) && ftype < sizeof ftype_names / sizeof *ftype_names &&
+        ftype_names[ftype]) {
+        info->type_name = ftype_names[ftype];
+        return;
     }
     int best = KT_F32;
     for (int i = 0; i < KT_TYPE_COUNT; i++)
@@ -324,6 +336,26 @@ int kestrel_tokenize(const kestrel_model *m, const char *text, size_t len, kestr
                      int max_tokens, bool add_special, bool parse_special)
 {
     return vocab_tokenize(m->vocab, text, len, tokens, max_tokens, add_special, parse_special);
+}
+
+kestrel_token *kestrel_tokenize_alloc(const kestrel_model *m, const char *text, size_t len, bool add_special,
+                                      bool parse_special, int *n_tokens)
+{
+    int n = vocab_tokenize(m->vocab, text, len, NULL, 0, add_special, parse_special);
+    if (n == VOCAB_ERROR)
+        return NULL;
+    n = n < 0 ? -n : n;
+    kestrel_token *tokens = malloc(((size_t)n + 1) * sizeof *tokens); /* + 1: never malloc(0) */
+    if (!tokens) {
+        kestrel_fail(NULL, "out of memory for %d tokens", n);
+        return NULL;
+    }
+    if (n > 0 && vocab_tokenize(m->vocab, text, len, tokens, n, add_special, parse_special) != n) {
+        free(tokens);
+        return NULL;
+    }
+    *n_tokens = n;
+    return tokens;
 }
 
 int kestrel_token_to_piece(const kestrel_model *m, kestrel_token token, char *buf, int len, bool special)

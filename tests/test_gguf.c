@@ -15,7 +15,6 @@
 #include "test.h"
 
 /* Defined in gguf_api.c (not yet in kestrel.h). */
-const char *kestrel_gguf_kv_type(const kestrel_gguf *gguf, int64_t i);
 
 static char tmpdir[64];
 

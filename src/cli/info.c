@@ -7,7 +7,6 @@
 #include "kestrel.h"
 
 /* Defined in gguf_api.c; to move into kestrel.h. */
-const char *kestrel_gguf_kv_type(const kestrel_gguf *gguf, int64_t i);
 
 #define INFO_MAX_ITEMS 8
 #define INFO_VALUE_CAP 320 /* longer values (chat templates) are cut with "..." */

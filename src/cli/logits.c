@@ -126,13 +126,11 @@ int cli_logits(int argc, char **argv)
             goto done;
         }
     } else {
-        n = -kestrel_tokenize(model, prompt, strlen(prompt), NULL, 0, true, false);
-        if (n < 0)
-            n = -n;
-        tokens = malloc(((size_t)n + 1) * sizeof *tokens);
-        if (!tokens)
+        tokens = kestrel_tokenize_alloc(model, prompt, strlen(prompt), true, false, &n);
+        if (!tokens) {
+            cli_fail();
             goto done;
-        n = kestrel_tokenize(model, prompt, strlen(prompt), tokens, n + 1, true, false);
+        }
     }
     if (n <= 0) {
         fprintf(stderr, "kestrel: nothing to evaluate\n");

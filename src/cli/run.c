@@ -183,14 +183,9 @@ int cli_run(int argc, char **argv)
     double t_loaded = now_ms();
 
     const int n_ctx = kestrel_n_ctx(ctx);
-    int n_prompt = kestrel_tokenize(model, text, text_len, NULL, 0, true, o.parse_special);
-    if (n_prompt < 0)
-        n_prompt = -n_prompt;
-    tokens = malloc(((size_t)n_prompt + 1) * sizeof *tokens);
+    int n_prompt = 0;
+    tokens = kestrel_tokenize_alloc(model, text, text_len, true, o.parse_special, &n_prompt);
     if (!tokens)
-        goto fail;
-    n_prompt = kestrel_tokenize(model, text, text_len, tokens, n_prompt + 1, true, o.parse_special);
-    if (n_prompt < 0)
         goto fail;
     if (n_prompt == 0) {
         fprintf(stderr, "kestrel: the prompt is empty and the model adds no BOS token\n");

@@ -1,5 +1,4 @@
 /* kestrel tokenize: print the tokens of a text, like llama.cpp's llama-tokenize. */
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,16 +116,10 @@ int cli_tokenize(int argc, char **argv)
 
     /* Like llama-tokenize: --no-bos turns off all added special tokens. */
     bool add_special = !no_bos;
-    int n = kestrel_tokenize(model, text, len, NULL, 0, add_special, parse_special);
-    kestrel_token *tokens = NULL;
-    if (n < 0 && n != INT_MIN) {
-        tokens = malloc(sizeof *tokens * (size_t)-n);
-        n = tokens ? kestrel_tokenize(model, text, len, tokens, -n, add_special, parse_special)
-                   : INT_MIN;
-    }
+    int n = 0;
+    kestrel_token *tokens = kestrel_tokenize_alloc(model, text, len, add_special, parse_special, &n);
     free(text);
-    if (n < 0) {
-        free(tokens);
+    if (!tokens) {
         kestrel_model_free(model);
         return cli_fail();
     }
