@@ -188,6 +188,45 @@ typedef struct {
 } kestrel_tensor_info;
 void kestrel_gguf_tensor(const kestrel_gguf *gguf, int64_t i, kestrel_tensor_info *info);
 
+/* ==== synthetic models and benchmarking (kestrel synth, kestrel bench) ======= */
+
+typedef struct {
+    const char *shape;      /* a built-in shape: "tiny", "tinyllama-1.1b", ... */
+    const char *type;       /* a llama-quantize recipe: "Q4_0", "Q4_K_M", "F16", ... */
+    const char *vocab_path; /* GGUF whose tokenizer.* is copied; NULL = the shape's default */
+    bool synth_vocab;       /* make a byte-level SPM vocab of the shape's size instead */
+    const char *shared_dir; /* where the default vocab is looked up (<dir>/vocab/...);
+                               NULL = $KESTREL_SHARED, then ../shared */
+    uint64_t seed;
+    int n_layer;            /* 0 = the shape's */
+    int n_threads;          /* 0 = physical cores */
+    bool pure;              /* every matrix in the recipe's type (no llama.cpp mix) */
+} kestrel_synth_params;
+
+kestrel_synth_params kestrel_synth_default_params(void);
+/* Writes a random-weight Llama GGUF. Same parameters (thread count aside),
+ * same bytes. Returns 0 or -1. */
+int kestrel_synth(const char *path, const kestrel_synth_params *params);
+/* The i-th built-in shape (name, one-line description) or recipe name; NULL
+ * past the end. */
+const char *kestrel_synth_shape_name(int i, const char **description);
+const char *kestrel_synth_type_name(int i);
+
+/* This machine's streaming read bandwidth in bytes/s: n_threads (0 = physical
+ * cores) each read their share of a `bytes` buffer; the best of `passes`.
+ * Returns a negative number on failure. */
+double kestrel_read_bandwidth(int n_threads, size_t bytes, int passes);
+/* Bytes of weights one decoded token reads: every matrix of the forward pass
+ * (the output included), the norms, and one row of token_embd when it is not
+ * also the output matrix. */
+uint64_t kestrel_model_bytes_per_token(const kestrel_model *model);
+/* Bytes of K and V cache per position (all layers) for a cache type. */
+uint64_t kestrel_model_kv_bytes_per_pos(const kestrel_model *model, kestrel_kv_type type);
+/* general.file_type as llama.cpp names it ("Q4_K - Medium"), or the model's most
+ * common matrix type when absent. */
+const char *kestrel_model_ftype_name(const kestrel_model *model);
+/* ==== end synth / bench ======================================================= */
+
 #ifdef __cplusplus
 }
 #endif

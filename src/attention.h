@@ -5,7 +5,9 @@
 #include "context.h"
 
 /* For each batch token t < n_tok (at position pos + t) and head h:
- * att[t][h] = softmax(q[t][h] . K[0..pos+t] / sqrt(head_dim)) . V[0..pos+t],
+ * att[t][h] = softmax(q[t][h] . K[0..pos+t] * attn_scale) . V[0..pos+t]
+ * (only the last n_swa positions on sliding-window layers; scores soft-capped
+ * when the model asks),
  * where query head h reads KV head h / (n_head / n_head_kv). The keys and
  * values of the batch must already be in the cache. Called by every thread of
  * a pass; returns after a barrier. */

@@ -54,7 +54,14 @@ kestrel_context *kestrel_context_new(kestrel_model *model, const kestrel_context
         widest = q_dim;
     if ((size_t)hp->n_ff > widest)
         widest = (size_t)hp->n_ff;
-    const size_t scores_per_thread = (size_t)(p.n_ctx > hp->head_dim ? p.n_ctx : hp->head_dim);
+    ctx->scores_per_thread = (size_t)(p.n_ctx > hp->head_dim ? p.n_ctx : hp->head_dim);
+    size_t wide = 0; /* fused products: q | k | v, or gate | up */
+    for (int l = 0; l < hp->n_layer; l++) {
+        if (model->layers[l].wqkv.data && q_dim + 2 * kv_dim > wide)
+            wide = q_dim + 2 * kv_dim;
+        if (!model->layers[l].w_gate.data && 2 * (size_t)hp->n_ff > wide)
+            wide = 2 * (size_t)hp->n_ff;
+    }
 
     ctx->x = alloc_floats(nb, (size_t)hp->n_embd);
     ctx->xb = alloc_floats(nb, (size_t)hp->n_embd);
@@ -64,12 +71,13 @@ kestrel_context *kestrel_context_new(kestrel_model *model, const kestrel_context
     ctx->v = alloc_floats(nb, kv_dim);
     ctx->hb = alloc_floats(nb, (size_t)hp->n_ff);
     ctx->hb2 = alloc_floats(nb, (size_t)hp->n_ff);
-    ctx->scores = alloc_floats((size_t)p.n_threads, scores_per_thread);
+    ctx->scores = alloc_floats((size_t)p.n_threads, ctx->scores_per_thread);
+    ctx->wide = wide ? alloc_floats(nb, wide) : NULL;
     ctx->act_q_row_cap = matmul_act_row_bytes((int64_t)widest);
     ctx->act_q = calloc(nb, ctx->act_q_row_cap);
     ctx->logits = alloc_floats(nb, (size_t)hp->n_vocab);
     if (!ctx->x || !ctx->xb || !ctx->q || !ctx->att || !ctx->k || !ctx->v || !ctx->hb || !ctx->hb2 ||
-        !ctx->scores || !ctx->act_q || !ctx->logits) {
+        !ctx->scores || !ctx->act_q || !ctx->logits || (wide && !ctx->wide)) {
         kestrel_fail(NULL, "out of memory for a batch of %d tokens", p.n_batch);
         goto fail;
     }
@@ -100,6 +108,7 @@ void kestrel_context_free(kestrel_context *ctx)
     free(ctx->hb);
     free(ctx->hb2);
     free(ctx->scores);
+    free(ctx->wide);
     free(ctx->act_q);
     free(ctx->logits);
     free(ctx);

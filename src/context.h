@@ -20,7 +20,9 @@ struct kestrel_context {
     float *k, *v;  /* this batch's keys and values, kv_dim */
     float *att;    /* attention output, q_dim */
     float *hb, *hb2; /* FFN hidden, n_ff */
-    float *scores; /* per thread: n_ctx attention scores */
+    float *wide;   /* products of fused matrices (qkv, gate|up), when the model has them */
+    float *scores; /* per thread: attention scores, or RoPE tables */
+    size_t scores_per_thread;
     void *act_q;   /* activations converted to a weight's vec_dot_type */
     size_t act_q_row_cap; /* bytes per row reserved in act_q */
 

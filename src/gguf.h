@@ -105,4 +105,16 @@ void gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t type, int
 /* Writes the whole file. Returns 0 or -1 (error set, naming path). */
 int gguf_writer_write(gguf_writer *w, const char *path);
 
+/* Streaming, for files larger than memory: add every tensor first (data may be
+ * NULL), then gguf_writer_begin writes the header and tensor table,
+ * gguf_writer_put_tensor gives each tensor's bytes in the order added (NULL
+ * writes zeros; the buffer may be reused after the call), and gguf_writer_end
+ * closes the file. Each returns 0 or -1; after a failure the stream is closed
+ * and the partial file removed, as is an unfinished stream at gguf_writer_free. */
+int gguf_writer_begin(gguf_writer *w, const char *path);
+int gguf_writer_put_tensor(gguf_writer *w, const void *data);
+int gguf_writer_end(gguf_writer *w);
+/* Bytes of the data of the i-th tensor added (0 when out of range). */
+uint64_t gguf_writer_tensor_nbytes(const gguf_writer *w, size_t i);
+
 #endif

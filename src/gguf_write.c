@@ -40,6 +40,12 @@ struct gguf_writer {
     uint32_t alignment;
     bool has_alignment_kv; /* general.alignment was added: written where it was added */
     char error[512];       /* the first failure; empty when none */
+    /* the open stream (gguf_writer_begin .. gguf_writer_end) */
+    FILE *fp;
+    char *path;
+    size_t next_tensor;    /* index of the tensor whose data comes next */
+    bool out_failed;
+    int out_errno;
 };
 
 static void record_error(gguf_writer *w, const char *fmt, ...) KESTREL_PRINTF(2, 3);
@@ -112,10 +118,14 @@ gguf_writer *gguf_writer_new(void)
     return w;
 }
 
+static int finish_stream(gguf_writer *w, int err);
+
 void gguf_writer_free(gguf_writer *w)
 {
     if (!w)
         return;
+    if (w->fp)
+        finish_stream(w, -1); /* an unfinished stream: remove the partial file */
     for (size_t i = 0; i < w->n_kv; i++) {
         free(w->kv[i].key);
         free(w->kv[i].payload);
@@ -393,17 +403,59 @@ static void emit_alignment_kv(sink *s, uint32_t alignment)
     emit_u32(s, alignment);
 }
 
-int gguf_writer_write(gguf_writer *w, const char *path)
+/* Closes the stream; on failure removes what was written (never a device such
+ * as /dev/full) and reports the error. Returns 0 or -1. */
+static int finish_stream(gguf_writer *w, int err)
 {
+    FILE *fp = w->fp;
+    char *path = w->path;
+    w->fp = NULL;
+    w->path = NULL;
+    if (!fp) {
+        free(path);
+        return -1;
+    }
+    if (w->out_failed && !err)
+        err = w->out_errno ? w->out_errno : EIO;
+    if (fclose(fp) != 0 && !err)
+        err = errno ? errno : EIO;
+    if (err) {
+        struct stat st;
+        if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+            unlink(path);
+        if (err > 0)
+            kestrel_fail(path, "write failed: %s", strerror(err));
+        free(path);
+        return -1;
+    }
+    free(path);
+    return 0;
+}
+
+int gguf_writer_begin(gguf_writer *w, const char *path)
+{
+    if (w->fp)
+        return kestrel_fail(path, "a stream to %s is already open", w->path);
     if (w->error[0])
         return kestrel_fail(path, "%s", w->error);
     bool write_alignment = w->alignment != GGUF_DEFAULT_ALIGNMENT;
     uint64_t n_kv = w->n_kv - (w->has_alignment_kv ? 1 : 0) + (write_alignment ? 1 : 0);
 
+    w->path = strdup(path);
+    if (!w->path)
+        return kestrel_fail(path, "out of memory");
     FILE *fp = fopen(path, "wb");
-    if (!fp)
-        return kestrel_fail(path, "cannot create: %s", strerror(errno));
+    if (!fp) {
+        int e = errno;
+        free(w->path);
+        w->path = NULL;
+        return kestrel_fail(path, "cannot create: %s", strerror(e));
+    }
     setvbuf(fp, NULL, _IOFBF, 1 << 20);
+    w->fp = fp;
+    w->out_failed = false;
+    w->out_errno = 0;
+    w->next_tensor = 0;
     sink s = { fp, false };
     uint64_t pos = 0;
 
@@ -443,24 +495,59 @@ int gguf_writer_write(gguf_writer *w, const char *path)
         offset += t->nbytes + pad_to(t->nbytes, w->alignment);
     }
     emit_zeros(&s, pad_to(pos, w->alignment));
-    for (size_t i = 0; i < w->n_tensors; i++) {
-        const writer_tensor *t = &w->tensors[i];
-        if (t->data)
-            emit(&s, t->data, (size_t)t->nbytes);
-        else
-            emit_zeros(&s, t->nbytes);
-        emit_zeros(&s, pad_to(t->nbytes, w->alignment));
-    }
-    int err = s.failed ? errno : 0;
-    if (fclose(fp) != 0 && !err)
-        err = errno ? errno : EIO;
-    if (s.failed && !err)
-        err = EIO;
-    if (err) {
-        struct stat st; /* never remove a device such as /dev/full */
-        if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
-            unlink(path);
-        return kestrel_fail(path, "write failed: %s", strerror(err));
+    if (s.failed) {
+        w->out_failed = true;
+        w->out_errno = errno;
+        return finish_stream(w, 0);
     }
     return 0;
+}
+
+uint64_t gguf_writer_tensor_nbytes(const gguf_writer *w, size_t i)
+{
+    return i < w->n_tensors ? w->tensors[i].nbytes : 0;
+}
+
+int gguf_writer_put_tensor(gguf_writer *w, const void *data)
+{
+    if (!w->fp)
+        return kestrel_fail(NULL, "gguf writer: no stream is open");
+    if (w->next_tensor >= w->n_tensors) {
+        kestrel_fail(w->path, "more tensor data than the %zu tensors added", w->n_tensors);
+        return finish_stream(w, -1);
+    }
+    const writer_tensor *t = &w->tensors[w->next_tensor++];
+    sink s = { w->fp, false };
+    if (data)
+        emit(&s, data, (size_t)t->nbytes);
+    else
+        emit_zeros(&s, t->nbytes);
+    emit_zeros(&s, pad_to(t->nbytes, w->alignment));
+    if (s.failed) {
+        w->out_failed = true;
+        w->out_errno = errno;
+        return finish_stream(w, 0);
+    }
+    return 0;
+}
+
+int gguf_writer_end(gguf_writer *w)
+{
+    if (!w->fp)
+        return kestrel_fail(NULL, "gguf writer: no stream is open");
+    if (w->next_tensor != w->n_tensors) {
+        kestrel_fail(w->path, "only %zu of %zu tensors were written", w->next_tensor, w->n_tensors);
+        return finish_stream(w, -1);
+    }
+    return finish_stream(w, 0);
+}
+
+int gguf_writer_write(gguf_writer *w, const char *path)
+{
+    if (gguf_writer_begin(w, path))
+        return -1;
+    for (size_t i = 0; i < w->n_tensors; i++)
+        if (gguf_writer_put_tensor(w, w->tensors[i].data))
+            return -1;
+    return gguf_writer_end(w);
 }

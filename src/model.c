@@ -2,6 +2,7 @@
  * check every weight in place (shape, type, size). Nothing is copied. */
 #include "model.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,12 +10,34 @@
 #include "error.h"
 #include "quant/quant.h"
 
-/* Architectures whose forward pass is the Llama one (RMSNorm, RoPE, GQA, SwiGLU). */
-static const struct {
+/* What each supported architecture adds to the Llama block (RMSNorm, RoPE, GQA,
+ * gated FFN). The rope layout follows llama.cpp's choice per architecture. */
+enum arch_feature {
+    QKV_BIAS = 1 << 0,      /* q/k/v projections have biases */
+    QK_NORM = 1 << 1,       /* per-head RMSNorm of q and k */
+    FUSED_QKV = 1 << 2,     /* attn_qkv may replace attn_q/k/v */
+    FUSED_GATE_UP = 1 << 3, /* ffn_up holds gate and up; no ffn_gate */
+    EMBD_SCALE = 1 << 4,    /* embeddings scaled by sqrt(n_embd) */
+    POST_NORMS = 1 << 5,    /* RMSNorm after attention and FFN, before the residual */
+    SOFTCAP = 1 << 6,       /* tanh soft-capping of attention scores and logits */
+    SWA_EVEN = 1 << 7,      /* even layers use the sliding window */
+    SWA_ALL = 1 << 8,       /* every layer uses it */
+};
+
+struct arch_spec {
     const char *name;
     enum rope_layout rope;
-} llama_like[] = {
-    { "llama", ROPE_NORM },
+    enum ffn_activation ffn;
+    unsigned features;
+};
+
+static const arch_spec arch_specs[] = {
+    { "llama", ROPE_NORM, FFN_SILU, 0 },
+    { "qwen2", ROPE_NEOX, FFN_SILU, QKV_BIAS },
+    { "qwen3", ROPE_NEOX, FFN_SILU, QK_NORM },
+    { "phi3", ROPE_NEOX, FFN_SILU, FUSED_QKV | FUSED_GATE_UP | SWA_ALL },
+    { "gemma", ROPE_NEOX, FFN_GELU, EMBD_SCALE },
+    { "gemma2", ROPE_NEOX, FFN_GELU, EMBD_SCALE | POST_NORMS | SOFTCAP | SWA_EVEN },
 };
 
 static char *copy_string(gguf_string s)
@@ -115,6 +138,30 @@ static int read_hparams(kestrel_model *m)
             return kestrel_fail(path, "rope scaling factor %g is out of range", (double)factor);
         hp->rope_freq_scale = 1.0f / factor;
     }
+    const arch_spec *spec = m->spec;
+    hp->rope_layout = spec->rope;
+    hp->ffn = spec->ffn;
+    hp->embd_scale = (spec->features & EMBD_SCALE) ? sqrtf((float)hp->n_embd) : 1.0f;
+    hp->attn_scale = 1.0f / sqrtf((float)hp->head_dim);
+    if (spec->features & SOFTCAP) {
+        hp->attn_softcap = 50.0f; /* gemma 2's values when the file does not say */
+        hp->final_softcap = 30.0f;
+        if (get_arch_f32(m, "attn_logit_softcapping", &hp->attn_softcap) ||
+            get_arch_f32(m, "final_logit_softcapping", &hp->final_softcap))
+            return -1;
+        if (!(hp->attn_softcap > 0.0f) || !(hp->final_softcap > 0.0f))
+            return kestrel_fail(path, "soft-capping values must be positive");
+        /* Gemma 2 27B scales queries by 1/sqrt(n_embd/n_head), not 1/sqrt(head_dim) (llama.cpp keys it on 46 layers). */
+        if (hp->n_layer == 46)
+            hp->attn_scale = 1.0f / sqrtf((float)(hp->n_embd / hp->n_head));
+    }
+    if (spec->features & (SWA_EVEN | SWA_ALL)) {
+        hp->n_swa = (spec->features & SWA_EVEN) ? 4096 : 0;
+        if (get_arch_u32(m, "attention.sliding_window", &hp->n_swa, false))
+            return -1;
+        if ((spec->features & SWA_ALL) && hp->n_swa == 0)
+            hp->n_swa = 1 << 30; /* phi3 without a window key (Phi-4): no window */
+    }
     if (!(hp->rope_freq_base > 0.0f) || !(hp->rms_eps >= 0.0f))
         return kestrel_fail(path, "rope.freq_base %g / rms epsilon %g out of range",
                             (double)hp->rope_freq_base, (double)hp->rms_eps);
@@ -159,34 +206,64 @@ static int bind(kestrel_model *m, weight *w, const char *name, int64_t ne0, int6
 static int bind_weights(kestrel_model *m)
 {
     const hparams *hp = &m->hp;
-    int64_t q_dim = (int64_t)hp->n_head * hp->head_dim;
-    int64_t kv_dim = (int64_t)hp->n_head_kv * hp->head_dim;
-    if (bind(m, &m->tok_embd, "token_embd.weight", hp->n_embd, hp->n_vocab, true, true) ||
-        bind(m, &m->output_norm, "output_norm.weight", hp->n_embd, 1, true, false) ||
-        bind(m, &m->output, "output.weight", hp->n_embd, hp->n_vocab, false, true))
+    const unsigned f = m->spec->features;
+    const int64_t n_embd = hp->n_embd, n_ff = hp->n_ff;
+    const int64_t q_dim = (int64_t)hp->n_head * hp->head_dim;
+    const int64_t kv_dim = (int64_t)hp->n_head_kv * hp->head_dim;
+    if (bind(m, &m->tok_embd, "token_embd.weight", n_embd, hp->n_vocab, true, true) ||
+        bind(m, &m->output_norm, "output_norm.weight", n_embd, 1, true, false) ||
+        bind(m, &m->output, "output.weight", n_embd, hp->n_vocab, false, true))
         return -1;
     if (!m->output.data)
         m->output = m->tok_embd; /* tied embeddings */
+    weight rope_freqs = { 0 };
+    if (bind(m, &rope_freqs, "rope_freqs.weight", hp->n_rot / 2, 1, false, false))
+        return -1;
+    m->hp.rope_freqs = (const float *)rope_freqs.data;
+    if (gguf_find_tensor(m->file, "rope_factors_long.weight"))
+        return kestrel_fail(m->file->path, "long-context RoPE factors (rope_factors_long) are not supported yet");
+
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
     if (!m->layers)
         return kestrel_fail(m->file->path, "out of memory");
     for (int i = 0; i < hp->n_layer; i++) {
         layer_weights *l = &m->layers[i];
         char name[96];
-#define BIND(field, suffix, ne0, ne1, matrix)                                     \
-        snprintf(name, sizeof name, "blk.%d.%s.weight", i, suffix);               \
-        if (bind(m, &l->field, name, ne0, ne1, true, matrix))                     \
-            return -1;
-        BIND(attn_norm, "attn_norm", hp->n_embd, 1, false)
-        BIND(wq, "attn_q", hp->n_embd, q_dim, true)
-        BIND(wk, "attn_k", hp->n_embd, kv_dim, true)
-        BIND(wv, "attn_v", hp->n_embd, kv_dim, true)
-        BIND(wo, "attn_output", q_dim, hp->n_embd, true)
-        BIND(ffn_norm, "ffn_norm", hp->n_embd, 1, false)
-        BIND(w_gate, "ffn_gate", hp->n_embd, hp->n_ff, true)
-        BIND(w_up, "ffn_up", hp->n_embd, hp->n_ff, true)
-        BIND(w_down, "ffn_down", hp->n_ff, hp->n_embd, true)
+#define BIND(field, tensor, ne0, ne1, required, matrix)                          \
+        do {                                                                      \
+            snprintf(name, sizeof name, "blk.%d.%s", i, tensor);                  \
+            if (bind(m, &l->field, name, ne0, ne1, required, matrix))             \
+                return -1;                                                        \
+        } while (0);
+        BIND(attn_norm, "attn_norm.weight", n_embd, 1, true, false)
+        if (f & FUSED_QKV)
+            BIND(wqkv, "attn_qkv.weight", n_embd, q_dim + 2 * kv_dim, false, true)
+        if (!l->wqkv.data) {
+            BIND(wq, "attn_q.weight", n_embd, q_dim, true, true)
+            BIND(wk, "attn_k.weight", n_embd, kv_dim, true, true)
+            BIND(wv, "attn_v.weight", n_embd, kv_dim, true, true)
+        }
+        const bool bias = f & QKV_BIAS;
+        BIND(bq, "attn_q.bias", q_dim, 1, bias, false)
+        BIND(bk, "attn_k.bias", kv_dim, 1, bias, false)
+        BIND(bv, "attn_v.bias", kv_dim, 1, bias, false)
+        const bool qk_norm = f & QK_NORM;
+        BIND(q_norm, "attn_q_norm.weight", hp->head_dim, 1, qk_norm, false)
+        BIND(k_norm, "attn_k_norm.weight", hp->head_dim, 1, qk_norm, false)
+        BIND(wo, "attn_output.weight", q_dim, n_embd, true, true)
+        const bool post = f & POST_NORMS;
+        BIND(attn_post_norm, "post_attention_norm.weight", n_embd, 1, post, false)
+        BIND(ffn_norm, "ffn_norm.weight", n_embd, 1, true, false)
+        if (f & FUSED_GATE_UP) {
+            BIND(w_up, "ffn_up.weight", n_embd, 2 * n_ff, true, true)
+        } else {
+            BIND(w_gate, "ffn_gate.weight", n_embd, n_ff, true, true)
+            BIND(w_up, "ffn_up.weight", n_embd, n_ff, true, true)
+        }
+        BIND(w_down, "ffn_down.weight", n_ff, n_embd, true, true)
+        BIND(ffn_post_norm, "post_ffw_norm.weight", n_embd, 1, post, false)
 #undef BIND
+        l->sliding = (f & SWA_ALL) || ((f & SWA_EVEN) && i % 2 == 0);
     }
     return 0;
 }
@@ -220,14 +297,10 @@ static kestrel_model *load(const char *path, bool vocab_only)
     if (vocab_only)
         return m;
 
-    bool known = false;
-    for (size_t i = 0; i < sizeof llama_like / sizeof llama_like[0]; i++) {
-        if (strcmp(m->arch, llama_like[i].name) == 0) {
-            m->hp.rope_layout = llama_like[i].rope;
-            known = true;
-        }
-    }
-    if (!known) {
+    for (size_t i = 0; i < sizeof arch_specs / sizeof arch_specs[0]; i++)
+        if (strcmp(m->arch, arch_specs[i].name) == 0)
+            m->spec = &arch_specs[i];
+    if (!m->spec) {
         kestrel_fail(path, "architecture '%s' is not supported", m->arch);
         goto fail;
     }

@@ -18,10 +18,26 @@ typedef struct {
     const uint8_t *data;  /* in the mapping */
 } weight;
 
+/* Optional weights have data == NULL when the architecture has none. */
 typedef struct {
-    weight attn_norm, wq, wk, wv, wo;
-    weight ffn_norm, w_gate, w_up, w_down;
+    weight attn_norm;
+    weight wq, wk, wv;       /* or one fused wqkv (phi3): rows q | k | v */
+    weight wqkv;
+    weight bq, bk, bv;       /* projection biases (qwen2) */
+    weight q_norm, k_norm;   /* RMSNorm of each head of q and k, before RoPE (qwen3) */
+    weight wo;
+    weight attn_post_norm;   /* RMSNorm of the attention output before the residual (gemma2) */
+    weight ffn_norm;
+    weight w_gate, w_up;     /* or one fused w_up with rows gate | up and no w_gate (phi3) */
+    weight w_down;
+    weight ffn_post_norm;    /* (gemma2) */
+    bool sliding;            /* attends to the last n_swa positions only */
 } layer_weights;
+
+enum ffn_activation {
+    FFN_SILU = 0, /* SwiGLU: silu(gate) * up */
+    FFN_GELU = 1  /* GeGLU with tanh-approximated GELU, rounded through f16 as ggml does */
+};
 
 enum rope_layout {
     ROPE_NORM = 0, /* rotate adjacent pairs (x[2i], x[2i+1]): Llama as Meta stores it */
@@ -34,11 +50,21 @@ typedef struct {
     enum rope_layout rope_layout;
     float rope_freq_base;
     float rope_freq_scale; /* linear scaling: positions are multiplied by this */
+    const float *rope_freqs; /* n_rot/2 divisors of the angles (Llama 3.1+), or NULL */
     float rms_eps;
+    enum ffn_activation ffn;
+    float embd_scale;      /* embeddings are multiplied by this (gemma: sqrt(n_embd)) */
+    float attn_scale;      /* q.k is multiplied by this: 1/sqrt(head_dim) unless the model says */
+    float attn_softcap;    /* scores become cap * tanh(s / cap) before softmax; 0 = off */
+    float final_softcap;   /* the same on the logits */
+    int n_swa;             /* sliding-window length of the layers marked sliding */
 } hparams;
+
+typedef struct arch_spec arch_spec;
 
 struct kestrel_model {
     gguf_file *file;
+    const arch_spec *spec;
     vocab *vocab;
     char *arch;
     char *name;

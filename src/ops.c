@@ -2,6 +2,8 @@
 
 #include <math.h>
 
+#include "quant/fp16.h"
+
 void rmsnorm(float *out, const float *x, const float *w, int n, float eps)
 {
     double sum = 0.0; /* ggml sums squares in double */
@@ -13,14 +15,15 @@ void rmsnorm(float *out, const float *x, const float *w, int n, float eps)
         out[i] = (x[i] * scale) * w[i];
 }
 
-void rope_tables(int pos, int n_rot, float freq_base, float freq_scale, float *cos_table, float *sin_table)
+void rope_tables(int pos, int n_rot, float freq_base, float freq_scale, const float *freq_factors, float *cos_table,
+                 float *sin_table)
 {
     /* The angle is advanced by repeated multiplication in float, as ggml does;
      * computing each power directly differs in the last bits at large positions. */
     const float theta_scale = powf(freq_base, -2.0f / (float)n_rot);
     float theta = (float)pos;
     for (int i = 0; i < n_rot / 2; i++) {
-        const float angle = freq_scale * theta;
+        const float angle = freq_scale * (freq_factors ? theta / freq_factors[i] : theta);
         cos_table[i] = cosf(angle);
         sin_table[i] = sinf(angle);
         theta *= theta_scale;
@@ -44,12 +47,44 @@ void rope_apply(float *x, int n_heads, int head_dim, int n_rot, enum rope_layout
     }
 }
 
-void silu_mul(float *gate, const float *up, int n)
+/* GELU with the tanh approximation. ggml evaluates it through a table indexed
+ * by the f16 input and holding f16 outputs; doing the same roundings keeps
+ * logits within llama.cpp's. */
+static float gelu_f16(float x)
 {
+    if (x <= -10.0f)
+        return 0.0f;
+    if (x >= 10.0f)
+        return x;
+    const float h = kt_half_to_f32(kt_f32_to_half(x));
+    const float y = 0.5f * h * (1.0f + tanhf(0.79788456080286535587989211986876f * h * (1.0f + 0.044715f * h * h)));
+    return kt_half_to_f32(kt_f32_to_half(y));
+}
+
+void gated_activation(float *out, const float *gate, const float *up, int n, enum ffn_activation act)
+{
+    if (act == FFN_GELU) {
+        for (int i = 0; i < n; i++)
+            out[i] = gelu_f16(gate[i]) * up[i];
+        return;
+    }
     for (int i = 0; i < n; i++) {
         const float g = gate[i];
-        gate[i] = g / (1.0f + expf(-g)) * up[i];
+        out[i] = g / (1.0f + expf(-g)) * up[i];
     }
+}
+
+void softcap(float *x, int n, float cap)
+{
+    const float inv = 1.0f / cap; /* ggml scales by 1/cap, then tanh, then by cap */
+    for (int i = 0; i < n; i++)
+        x[i] = tanhf(x[i] * inv) * cap;
+}
+
+void add_bias(float *x, const float *b, int n)
+{
+    for (int i = 0; i < n; i++)
+        x[i] += b[i];
 }
 
 void softmax(float *x, int n)

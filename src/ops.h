@@ -13,11 +13,19 @@ void rmsnorm(float *out, const float *x, const float *w, int n, float eps);
 void rope_apply(float *x, int n_heads, int head_dim, int n_rot, enum rope_layout layout,
                 const float *cos_table, const float *sin_table);
 
-/* cos/sin of pos * freq_scale * base^(-2i/n_rot) for i < n_rot/2, computed as ggml does. */
-void rope_tables(int pos, int n_rot, float freq_base, float freq_scale, float *cos_table, float *sin_table);
+/* cos/sin of pos * freq_scale * base^(-2i/n_rot) / freq_factors[i] (NULL: 1) for
+ * i < n_rot/2, computed as ggml does. */
+void rope_tables(int pos, int n_rot, float freq_base, float freq_scale, const float *freq_factors, float *cos_table,
+                 float *sin_table);
 
-/* gate[i] = silu(gate[i]) * up[i] */
-void silu_mul(float *gate, const float *up, int n);
+/* out[i] = act(gate[i]) * up[i]; out may alias gate. */
+void gated_activation(float *out, const float *gate, const float *up, int n, enum ffn_activation act);
+
+/* x[i] = cap * tanh(x[i] / cap) */
+void softcap(float *x, int n, float cap);
+
+/* x[i] += b[i] */
+void add_bias(float *x, const float *b, int n);
 
 /* x[i] = exp(x[i] - max) / sum over n values. */
 void softmax(float *x, int n);

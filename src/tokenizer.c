@@ -163,15 +163,37 @@ static int tokenize_spm(const vocab *v, const char *text, const fragment_list *f
     return 0;
 }
 
+/* Byte-level BPE: no space prefix; BOS/EOS only where the vocab asks for them. */
+static int tokenize_bpe(const vocab *v, const char *text, const fragment_list *frags,
+                        bool add_special, token_sink *sink)
+{
+    bpe_session *session = bpe_session_new(v);
+    if (!session)
+        return -1;
+    if (add_special && v->add_bos && v->bos >= 0)
+        token_sink_push(sink, v->bos);
+    for (size_t i = 0; i < frags->n; i++) {
+        fragment f = frags->items[i];
+        if (f.token >= 0) {
+            token_sink_push(sink, f.token);
+        } else if (bpe_tokenize(session, text + f.off, f.len, sink)) {
+            bpe_session_free(session);
+            return -1;
+        }
+    }
+    if (add_special && v->add_eos && v->eos >= 0)
+        token_sink_push(sink, v->eos);
+    bpe_session_free(session);
+    return 0;
+}
+
 int vocab_tokenize(const vocab *v, const char *text, size_t len, int32_t *out, int max,
                    bool add_special, bool parse_special)
 {
     if (!text && len)
         return kestrel_fail(NULL, "tokenize: NULL text"), VOCAB_ERROR;
-    /* BPE plugs in here: the same partition, then per text fragment the
-     * pre-tokenizer and vocab_merge_rank, with llama.cpp's BPE BOS/EOS rules. */
-    if (v->kind != VOCAB_SPM)
-        return kestrel_fail(NULL, "tokenize: BPE tokenizer not supported yet"), VOCAB_ERROR;
+    if (v->kind != VOCAB_SPM && v->kind != VOCAB_BPE)
+        return kestrel_fail(NULL, "tokenize: unsupported tokenizer kind"), VOCAB_ERROR;
 
     fragment_list frags = { 0 };
     if (partition(v, text, len, parse_special, &frags)) {
@@ -179,7 +201,8 @@ int vocab_tokenize(const vocab *v, const char *text, size_t len, int32_t *out, i
         return VOCAB_ERROR;
     }
     token_sink sink = { .out = out, .max = out && max > 0 ? max : 0, .n = 0 };
-    int rc = tokenize_spm(v, text, &frags, add_special, &sink);
+    int rc = v->kind == VOCAB_BPE ? tokenize_bpe(v, text, &frags, add_special, &sink)
+                                  : tokenize_spm(v, text, &frags, add_special, &sink);
     free(frags.items);
     if (rc)
         return VOCAB_ERROR;

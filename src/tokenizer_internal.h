@@ -44,13 +44,16 @@ struct vocab {
     bool add_bos, add_eos, add_space_prefix, clean_spaces;
     bool ignore_merges;   /* BPE: llama3/tekken look a whole word up before merging */
     char *pre;            /* tokenizer.ggml.pre, "" when absent */
+    struct pretokenizer *pretok; /* BPE: the regexes that `pre` names */
 
     /* Tokens whose text is matched in the input before the tokenizer runs
      * (control, user-defined, unknown), longest text first. */
     int32_t *special;
     int32_t n_special;
 
-    int32_t byte_token[256]; /* SPM byte fallback: <0xXX> (or the raw byte), -1 if none */
+    /* SPM byte fallback: <0xXX> (or the raw byte); BPE: the token of the byte's
+     * GPT-2 alphabet character. -1 if none. */
+    int32_t byte_token[256];
     /* ASCII bytes that occur in no token of two or more bytes: SPM can never
      * merge them, so the text splits there into independent runs. */
     bool spm_isolated[128];
@@ -79,6 +82,14 @@ static inline void token_sink_push(token_sink *s, int32_t id)
 /* SentencePiece over one text fragment (spaces already escaped to U+2581).
  * Returns 0, or -1 with the error set. */
 int spm_tokenize(const vocab *v, const char *text, size_t len, token_sink *sink);
+
+/* Byte-level BPE over raw text fragments. A session holds the scratch buffers
+ * and a cache of pieces already seen; use one per tokenize call (or thread). */
+typedef struct bpe_session bpe_session;
+bpe_session *bpe_session_new(const vocab *v); /* NULL (error set) when out of memory */
+void bpe_session_free(bpe_session *s);
+/* Tokenizes one fragment (no special tokens in it). Returns 0, or -1 with the error set. */
+int bpe_tokenize(bpe_session *s, const char *text, size_t len, token_sink *sink);
 
 /* Bytes in the UTF-8 sequence that starts with this byte (1 for stray bytes). */
 static inline size_t utf8_seq_len(uint8_t c)

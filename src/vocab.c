@@ -3,6 +3,8 @@
 #include "tokenizer_internal.h"
 
 #include "error.h"
+#include "pretokenize.h"
+#include "unicode.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -524,10 +526,23 @@ static int load(vocab *v, const gguf_file *f)
         return -1;
     if (load_special(v, f))
         return -1;
-    if (v->kind == VOCAB_SPM)
+    if (v->kind == VOCAB_SPM) {
         find_byte_tokens(v);
-    else
-        memset(v->byte_token, 0xff, sizeof v->byte_token);
+    } else {
+        /* Byte-level BPE starts from one symbol per byte, spelled in GPT-2's alphabet. */
+        for (int b = 0; b < 256; b++) {
+            char ch[4];
+            size_t n = unicode_encode_utf8(unicode_byte_to_cpt((uint8_t)b), ch);
+            v->byte_token[b] = vocab_find(v, ch, n);
+        }
+        /* llama.cpp refuses a pre-tokenizer type it does not know. */
+        if (!pretokenize_known(v->pre))
+            return kestrel_fail(f->path, "unknown pre-tokenizer type '%.64s' (tokenizer.ggml.pre)",
+                                v->pre);
+        v->pretok = pretokenizer_new(v->pre);
+        if (!v->pretok)
+            return -1;
+    }
     return 0;
 }
 
@@ -560,6 +575,7 @@ void vocab_free(vocab *v)
     free(v->merges.ranks);
     free(v->special);
     free(v->pre);
+    pretokenizer_free(v->pretok);
     free(v);
 }
 

@@ -1,7 +1,318 @@
-/* avx2 kernels (kquants): none yet; the reference kernels stay in the table. */
+/* AVX2 kernels for the K-quants: Q2_K..Q6_K rows dotted with Q8_K activations,
+ * and the Q8_K activation quantizer.
+ *
+ * The dots keep the reference's arithmetic: per sub-block an exact integer dot
+ * (maddubs of the unsigned levels with the signed activations, then madd with
+ * the sub-block's scale as int16), the mins (Q2_K, Q4_K, Q5_K) and the level
+ * offsets of the signed types (Q3_K: 4, Q6_K: 32) through Q8_K's bsums, and
+ * float only once per block: d * isum - dmin * summs. maddubs cannot saturate
+ * here: its pair sums stay below 2 * 63 * 128 in magnitude. */
 #include "quant.h"
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <string.h>
+
+#include "blocks.h"
+#include "ref.h"
+#include "simd_x86.h"
+
+/* Byte shuffle that picks int16 element j (bytes 2j, 2j+1) in every slot. */
+static inline __m256i pick16(__m256i v, int j)
+{
+    return _mm256_shuffle_epi8(v, _mm256_set1_epi16((short)((2 * j + 1) << 8 | 2 * j)));
+}
+
+/* 16 int8 scales (one per sub-block of 16) as the int16 vector whose low lane
+ * holds the even scales and high lane the odd ones, so pick16(., m) gives
+ * scale 2m in the low lane and 2m + 1 in the high lane: the two sub-blocks of
+ * 16 that a 32-byte vector of levels covers. */
+static inline __m256i pair_scales_i8(__m128i sc)
+{
+    const __m128i even_odd = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+    return _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc, even_odd));
+}
+
+/* Q2_K ------------------------------------------------------------------- */
+
+static void vec_dot_q2_k_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy)
+{
+    const block_q2_K *x = vx;
+    const block_q8_K *y = vy;
+    const __m256i m3 = _mm256_set1_epi8(3);
+    const __m128i m4 = _mm_set1_epi8(0xF);
+    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float d = y[i].d * _cvtsh_ss(x[i].d), dmin = y[i].d * _cvtsh_ss(x[i].dmin);
+        const __m128i sc8 = kt_loadu128(x[i].scales);
+        const __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), m4));
+        const __m256i summs = _mm256_madd_epi16(mins, kt_loadu256(y[i].bsums));
+        accm = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(summs), accm);
+
+        const __m256i sc = pair_scales_i8(_mm_and_si128(sc8, m4));
+        const int8_t *q8 = y[i].qs;
+        __m256i isum = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i qv = kt_loadu256(x[i].qs + 32 * h);
+            for (int k = 0; k < 4; k++) {
+                const __m256i l = _mm256_and_si256(_mm256_srl_epi16(qv, _mm_cvtsi32_si128(2 * k)), m3);
+                const __m256i p = _mm256_maddubs_epi16(l, kt_loadu256(q8 + 128 * h + 32 * k));
+                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, pick16(sc, 4 * h + k)));
+            }
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
+    }
+    *s = kt_hsum256_ps(acc) - kt_hsum256_ps(accm);
+}
+
+/* Q3_K ------------------------------------------------------------------- */
+
+/* The 16 signed 6-bit scales of a Q3_K block as int8 (see ref_q3_k.c's get_scale). */
+static inline __m128i q3_k_scales(const uint8_t packed[12])
+{
+    uint32_t a[3];
+    memcpy(a, packed, 12);
+    const uint32_t lo = 0x0F0F0F0Fu, hi = 0x03030303u;
+    const uint32_t w0 = (a[0] & lo) | ((a[2] & hi) << 4);
+    const uint32_t w1 = (a[1] & lo) | (((a[2] >> 2) & hi) << 4);
+    const uint32_t w2 = ((a[0] >> 4) & lo) | (((a[2] >> 4) & hi) << 4);
+    const uint32_t w3 = ((a[1] >> 4) & lo) | (((a[2] >> 6) & hi) << 4);
+    return _mm_sub_epi8(_mm_setr_epi32((int)w0, (int)w1, (int)w2, (int)w3), _mm_set1_epi8(32));
+}
+
+static void vec_dot_q3_k_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy)
+{
+    const block_q3_K *x = vx;
+    const block_q8_K *y = vy;
+    const __m256i m3 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float d = y[i].d * _cvtsh_ss(x[i].d);
+        const __m128i sc8 = q3_k_scales(x[i].scales);
+        const __m256i sc = pair_scales_i8(sc8);
+        /* Levels are q - 4 with q = low | high << 2 in [0, 7]. */
+        const __m256i offs = _mm256_madd_epi16(_mm256_cvtepi8_epi16(sc8), kt_loadu256(y[i].bsums));
+        const __m256i hm = kt_loadu256(x[i].hmask);
+        const int8_t *q8 = y[i].qs;
+        __m256i isum = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i qv = kt_loadu256(x[i].qs + 32 * h);
+            for (int k = 0; k < 4; k++) {
+                const __m256i low = _mm256_and_si256(_mm256_srl_epi16(qv, _mm_cvtsi32_si128(2 * k)), m3);
+                const __m256i high = _mm256_and_si256(_mm256_srl_epi16(hm, _mm_cvtsi32_si128(4 * h + k)), m1);
+                const __m256i l = _mm256_or_si256(low, _mm256_slli_epi16(high, 2));
+                const __m256i p = _mm256_maddubs_epi16(l, kt_loadu256(q8 + 128 * h + 32 * k));
+                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, pick16(sc, 4 * h + k)));
+            }
+        }
+        isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(offs, 2));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
+    }
+    *s = kt_hsum256_ps(acc);
+}
+
+/* Q4_K and Q5_K ------------------------------------------------------------ */
+
+/* The 8 six-bit scales (bytes 0-7) and 8 mins (bytes 8-15) of a Q4_K/Q5_K
+ * block, as kt_get_scale_min_k4 unpacks them. */
+static inline __m128i k4_scales_mins(const uint8_t packed[12])
+{
+    uint32_t a[3];
+    memcpy(a, packed, 12);
+    const uint32_t sc_lo = a[0] & 0x3F3F3F3Fu, m_lo = a[1] & 0x3F3F3F3Fu;
+    const uint32_t sc_hi = (a[2] & 0x0F0F0F0Fu) | ((a[0] >> 2) & 0x30303030u);
+    const uint32_t m_hi = ((a[2] >> 4) & 0x0F0F0F0Fu) | ((a[1] >> 2) & 0x30303030u);
+    return _mm_setr_epi32((int)sc_lo, (int)sc_hi, (int)m_lo, (int)m_hi);
+}
+
+/* sum_j min[j] * (bsums[2j] + bsums[2j + 1]) as 8 int32 lanes. */
+static inline __m256i k4_min_sums(__m128i scm, const int16_t *bsums)
+{
+    const __m128i dup = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+    return _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_shuffle_epi8(scm, dup)), kt_loadu256(bsums));
+}
+
+static void vec_dot_q4_k_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy)
+{
+    const block_q4_K *x = vx;
+    const block_q8_K *y = vy;
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float d = y[i].d * _cvtsh_ss(x[i].d), dmin = y[i].d * _cvtsh_ss(x[i].dmin);
+        const __m128i scm = k4_scales_mins(x[i].scales);
+        accm = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(k4_min_sums(scm, y[i].bsums)), accm);
+        /* The 8 scales as int16 in both lanes. */
+        const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scm));
+        const uint8_t *q4 = x[i].qs;
+        const int8_t *q8 = y[i].qs;
+        __m256i isum = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            const __m256i qv = kt_loadu256(q4 + 32 * c);
+            const __m256i lo = _mm256_and_si256(qv, m4);
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qv, 4), m4);
+            __m256i p0 = _mm256_maddubs_epi16(lo, kt_loadu256(q8 + 64 * c));
+            __m256i p1 = _mm256_maddubs_epi16(hi, kt_loadu256(q8 + 64 * c + 32));
+            p0 = _mm256_madd_epi16(p0, pick16(sc, 2 * c));
+            p1 = _mm256_madd_epi16(p1, pick16(sc, 2 * c + 1));
+            isum = _mm256_add_epi32(isum, _mm256_add_epi32(p0, p1));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
+    }
+    *s = kt_hsum256_ps(acc) - kt_hsum256_ps(accm);
+}
+
+static void vec_dot_q5_k_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy)
+{
+    const block_q5_K *x = vx;
+    const block_q8_K *y = vy;
+    const __m256i m4 = _mm256_set1_epi8(0xF), m16 = _mm256_set1_epi8(0x10);
+    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float d = y[i].d * _cvtsh_ss(x[i].d), dmin = y[i].d * _cvtsh_ss(x[i].dmin);
+        const __m128i scm = k4_scales_mins(x[i].scales);
+        accm = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(k4_min_sums(scm, y[i].bsums)), accm);
+        const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scm));
+        const uint8_t *q4 = x[i].qs;
+        const int8_t *q8 = y[i].qs;
+        /* Bit 2c (low nibbles) and 2c + 1 (high nibbles) of qh, moved down 2 per chunk:
+         * what enters a byte from its neighbour lands above the 2 bits read. */
+        __m256i qh = kt_loadu256(x[i].qh);
+        __m256i isum = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            const __m256i qv = kt_loadu256(q4 + 32 * c);
+            const __m256i lo = _mm256_or_si256(_mm256_and_si256(qv, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m16));
+            const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qv, 4), m4),
+                                               _mm256_and_si256(_mm256_slli_epi16(qh, 3), m16));
+            qh = _mm256_srli_epi16(qh, 2);
+            __m256i p0 = _mm256_maddubs_epi16(lo, kt_loadu256(q8 + 64 * c));
+            __m256i p1 = _mm256_maddubs_epi16(hi, kt_loadu256(q8 + 64 * c + 32));
+            p0 = _mm256_madd_epi16(p0, pick16(sc, 2 * c));
+            p1 = _mm256_madd_epi16(p1, pick16(sc, 2 * c + 1));
+            isum = _mm256_add_epi32(isum, _mm256_add_epi32(p0, p1));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
+    }
+    *s = kt_hsum256_ps(acc) - kt_hsum256_ps(accm);
+}
+
+/* Q6_K ------------------------------------------------------------------- */
+
+static void vec_dot_q6_k_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy)
+{
+    const block_q6_K *x = vx;
+    const block_q8_K *y = vy;
+    const __m256i m4 = _mm256_set1_epi8(0xF), m30 = _mm256_set1_epi8(0x30);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float d = y[i].d * _cvtsh_ss(x[i].d);
+        const __m128i sc8 = kt_loadu128(x[i].scales);
+        const __m256i sc = pair_scales_i8(sc8);
+        /* Levels are q - 32 with q in [0, 63]. */
+        const __m256i offs = _mm256_madd_epi16(_mm256_cvtepi8_epi16(sc8), kt_loadu256(y[i].bsums));
+        const int8_t *q8 = y[i].qs;
+        __m256i isum = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i ql0 = kt_loadu256(x[i].ql + 64 * h), ql1 = kt_loadu256(x[i].ql + 64 * h + 32);
+            const __m256i qh = kt_loadu256(x[i].qh + 32 * h);
+            const __m256i l0 = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
+            const __m256i l1 = _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
+            const __m256i l2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30));
+            const __m256i l3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                                               _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+            const int8_t *y8 = q8 + 128 * h;
+            const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(l0, kt_loadu256(y8)), pick16(sc, 4 * h));
+            const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(l1, kt_loadu256(y8 + 32)), pick16(sc, 4 * h + 1));
+            const __m256i p2 = _mm256_madd_epi16(_mm256_maddubs_epi16(l2, kt_loadu256(y8 + 64)), pick16(sc, 4 * h + 2));
+            const __m256i p3 = _mm256_madd_epi16(_mm256_maddubs_epi16(l3, kt_loadu256(y8 + 96)), pick16(sc, 4 * h + 3));
+            isum = _mm256_add_epi32(isum, _mm256_add_epi32(_mm256_add_epi32(p0, p1), _mm256_add_epi32(p2, p3)));
+        }
+        isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(offs, 5));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
+    }
+    *s = kt_hsum256_ps(acc);
+}
+
+/* Q8_K activations ---------------------------------------------------------- */
+
+/* Byte for byte kt_from_float_q8_k_ref: the same max (first of the largest
+ * magnitudes; NaN never wins), the same float iscale and products, and
+ * cvtps's round-half-even is the reference's nearest-int for |v| <= 127.
+ * A level of -128 can only come from a non-finite product (NaN or Inf input,
+ * or an infinite iscale); such a block is redone by the reference, which
+ * defines what those give. */
+static void from_float_q8_k_avx2(const float *restrict src, void *restrict dst, int64_t n)
+{
+    block_q8_K *b = dst;
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+    for (int64_t i = 0; i < n / QK_K; i++, src += QK_K) {
+        __m256 m0 = _mm256_setzero_ps(), m1 = _mm256_setzero_ps();
+        for (int j = 0; j < QK_K; j += 16) {
+            /* maxps returns its second operand when either is NaN. */
+            m0 = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(src + j), absmask), m0);
+            m1 = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(src + j + 8), absmask), m1);
+        }
+        const float amax = kt_hmax256_ps(_mm256_max_ps(m0, m1));
+        if (amax == 0.f) {
+            memset(&b[i], 0, sizeof b[i]);
+            continue;
+        }
+        const __m256 va = _mm256_set1_ps(amax);
+        int first = 0;
+        for (int j = 0; j < QK_K; j += 8) {
+            const int mk = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_and_ps(_mm256_loadu_ps(src + j), absmask), va, _CMP_EQ_OQ));
+            if (mk) {
+                first = j + __builtin_ctz((unsigned)mk);
+                break;
+            }
+        }
+        const float iscale = -127.f / src[first];
+        const __m256 vs = _mm256_set1_ps(iscale);
+        __m256i lowest = _mm256_set1_epi8(127);
+        __m256i sums[8];
+        for (int j = 0; j < 8; j++) {
+            const float *p = src + 32 * j;
+            const __m256i a = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(p), vs));
+            const __m256i bb = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(p + 8), vs));
+            const __m256i c = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(p + 16), vs));
+            const __m256i dd = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(p + 24), vs));
+            const __m256i q = _mm256_permutevar8x32_epi32(
+                _mm256_packs_epi16(_mm256_packs_epi32(a, bb), _mm256_packs_epi32(c, dd)), order);
+            _mm256_storeu_si256((__m256i *)(b[i].qs + 32 * j), q);
+            lowest = _mm256_min_epi8(lowest, q);
+            /* 4 sums of 4 per lane: elements 32j + 0..15 low, 32j + 16..31 high. */
+            sums[j] = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, q), ones16);
+        }
+        if (_mm256_movemask_epi8(_mm256_cmpeq_epi8(lowest, _mm256_set1_epi8(-128)))) {
+            kt_from_float_q8_k_ref(src, &b[i], QK_K);
+            continue;
+        }
+        /* low lane: bsums 0, 2, 4, 6 | high lane: 1, 3, 5, 7; then 8..15 alike. */
+        const __m256i e0 = _mm256_hadd_epi32(_mm256_hadd_epi32(sums[0], sums[1]), _mm256_hadd_epi32(sums[2], sums[3]));
+        const __m256i e1 = _mm256_hadd_epi32(_mm256_hadd_epi32(sums[4], sums[5]), _mm256_hadd_epi32(sums[6], sums[7]));
+        const __m256i p = _mm256_packs_epi32(e0, e1);
+        const __m128i even = _mm256_castsi256_si128(p), odd = _mm256_extracti128_si256(p, 1);
+        _mm_storeu_si128((__m128i *)b[i].bsums, _mm_unpacklo_epi16(even, odd));
+        _mm_storeu_si128((__m128i *)(b[i].bsums + 8), _mm_unpackhi_epi16(even, odd));
+        b[i].d = 1 / iscale;
+    }
+}
+
+void kt_register_avx2_kquants(kt_traits *table)
+{
+    table[KT_Q2_K].vec_dot = vec_dot_q2_k_avx2;
+    table[KT_Q3_K].vec_dot = vec_dot_q3_k_avx2;
+    table[KT_Q4_K].vec_dot = vec_dot_q4_k_avx2;
+    table[KT_Q5_K].vec_dot = vec_dot_q5_k_avx2;
+    table[KT_Q6_K].vec_dot = vec_dot_q6_k_avx2;
+    table[KT_Q8_K].from_float = from_float_q8_k_avx2;
+}
+
+#else
 void kt_register_avx2_kquants(kt_traits *table)
 {
     (void)table;
 }
+#endif
