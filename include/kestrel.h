@@ -227,6 +227,145 @@ uint64_t kestrel_model_kv_bytes_per_pos(const kestrel_model *model, kestrel_kv_t
 const char *kestrel_model_ftype_name(const kestrel_model *model);
 /* ==== end synth / bench ======================================================= */
 
+/* ==== quantize (kestrel quantize) — src/quantize.c ============================ */
+
+/* One tensor as it was written, for a progress line. */
+typedef struct {
+    int index, n_tensors;       /* 1-based position in the output, and the count */
+    const char *name;
+    int name_width;             /* the longest tensor name, for aligned columns */
+    const char *src_type;       /* ggml's type names: "f16", "q4_K", ... */
+    const char *dst_type;
+    int n_dims;
+    int64_t ne[4];
+    uint64_t src_bytes, dst_bytes;
+    bool converted;             /* false: copied as it was (norms, or already the type) */
+} kestrel_quantize_tensor;
+
+typedef struct {
+    int n_tensors, n_quantized, n_threads;
+    uint64_t src_bytes, dst_bytes; /* tensor data in and out */
+    uint64_t file_bytes;           /* the output file */
+} kestrel_quantize_stats;
+
+typedef void (*kestrel_quantize_progress)(const kestrel_quantize_tensor *tensor, void *user);
+
+/* Converts an F32/F16/BF16 GGUF as `llama-quantize in out TYPE` does (no
+ * imatrix): TYPE is a recipe name such as "Q4_K_M", "Q8_0" or "BF16" (see
+ * kestrel_quantize_type_name), and the output has llama-quantize's per-tensor
+ * type mix, metadata and tensor order, so its bytes are the same. n_threads 0 =
+ * physical cores. progress (may be NULL) is called after each tensor; stats
+ * (may be NULL) gets the totals. The output is written as it is produced and
+ * removed on failure. Returns 0 or -1. */
+int kestrel_quantize(const char *in_path, const char *out_path, const char *type, int n_threads,
+                     kestrel_quantize_progress progress, void *user, kestrel_quantize_stats *stats);
+/* The i-th recipe name ("Q4_0", ..., "Q4_K_M", ..., "F16", "BF16", "F32"); NULL past the end. */
+const char *kestrel_quantize_type_name(int i);
+/* ==== end quantize ============================================================ */
+
+/* ==== chat (kestrel chat) — src/chat.c ======================================== */
+
+/* A built-in chat template (Jinja source) by name: "chatml", "llama2",
+ * "llama3", "gemma", "phi3". NULL when there is no such name. */
+const char *kestrel_chat_builtin_template(const char *name);
+/* The i-th built-in template name; NULL past the end. */
+const char *kestrel_chat_builtin_name(int i);
+/* The template a chat with this model uses: its tokenizer.chat_template, or the
+ * ChatML built-in when it has none (then *is_fallback is set true; may be NULL). */
+const char *kestrel_chat_model_template(const kestrel_model *model, bool *is_fallback);
+
+/* One message of a conversation; both strings malloc'd and NUL-terminated. */
+typedef struct {
+    char *role;
+    char *content;
+} kestrel_chat_message;
+
+/* Parses a conversation: a JSON array of {"role": ..., "content": ...} objects,
+ * or an object with "messages". A null or missing content is "", other members
+ * are ignored. Returns the count with the array in *out (free it with
+ * kestrel_chat_messages_free), or -1 with the message set. */
+int kestrel_chat_messages_parse(const char *json, size_t len, kestrel_chat_message **out);
+void kestrel_chat_messages_free(kestrel_chat_message *messages, int n);
+/* The messages as a JSON array (the input of kestrel_chat_render and of
+ * kestrel_chat_messages_parse), malloc'd; indent < 0 writes one line. NULL when
+ * out of memory. */
+char *kestrel_chat_messages_json(const kestrel_chat_message *messages, int n, int indent);
+/* ==== end chat ================================================================ */
+
+/* ==== speculative decoding — src/speculative.c, src/self_draft.c, src/deepen.c ==== */
+
+/* A draft (a small model, an in-memory low-bit copy of the target, or n-grams of
+ * the text so far) proposes tokens; the target checks them all in one batched
+ * decode. At temperature 0 the output is token for token the target's own; above
+ * it, modified rejection sampling keeps the target's distribution exactly. */
+typedef struct kestrel_spec kestrel_spec;
+
+typedef struct {
+    int n_max;      /* most tokens drafted per target pass (llama.cpp --draft-max: 16) */
+    int n_min;      /* a model draft shorter than this is not verified (--draft-min: 5);
+                       clamped to the current draft length; lookup drafts ignore it */
+    float p_min;    /* a model draft stops when the draft's top probability < p_min (0.9) */
+    bool adaptive;  /* pick the draft length from the running acceptance rate and the
+                       measured costs (default true); false: always n_max (llama.cpp) */
+    bool lookup;    /* no draft model: propose what followed the last n-gram earlier on */
+    int ngram_max, ngram_min; /* lookup: n-gram lengths tried, longest first (3, 1) */
+    const kestrel_sampler_params *draft_sampler; /* NULL: the target's parameters */
+} kestrel_spec_params;
+
+typedef struct {
+    uint64_t n_generated;      /* tokens returned */
+    uint64_t n_drafted;        /* draft tokens the target verified */
+    uint64_t n_accepted;       /* of which it accepted */
+    uint64_t n_discarded;      /* draft tokens thrown away unverified (shorter than n_min) */
+    uint64_t n_target_passes;  /* target decodes after the prompt */
+    uint64_t n_draft_passes;   /* draft-model decodes */
+    double t_target_ms, t_draft_ms; /* time in them (lookup counts as draft time) */
+    int draft_len;             /* the current draft length (adaptive) */
+} kestrel_spec_stats;
+
+kestrel_spec_params kestrel_spec_default_params(void);
+/* 0 when the two models tokenize alike (same vocabulary size within 128, same
+ * BOS/EOS/add_bos, same token texts); -1 with a one-line message otherwise. */
+int kestrel_spec_check_vocab(const kestrel_model *target, const kestrel_model *draft);
+/* draft is NULL with params->lookup. The contexts stay the caller's; sampler
+ * (NULL: the defaults) is copied. */
+kestrel_spec *kestrel_spec_new(kestrel_context *target, kestrel_context *draft, const kestrel_spec_params *params,
+                               const kestrel_sampler_params *sampler);
+void kestrel_spec_free(kestrel_spec *spec);
+/* Starts a generation after prompt[0..n) (n >= 1). The random streams go on. */
+int kestrel_spec_begin(kestrel_spec *spec, const kestrel_token *prompt, int n_prompt);
+/* Generates 1..max_out tokens into out (one draft/verify round). An end-of-
+ * generation token is returned like any other and ends the generation. Returns
+ * the count, 0 when nothing more can come (after end of generation, or the
+ * target's context is full), -1 on error. */
+int kestrel_spec_next(kestrel_spec *spec, kestrel_token *out, int max_out);
+/* true once the target's context is full */
+bool kestrel_spec_context_full(const kestrel_spec *spec);
+void kestrel_spec_get_stats(const kestrel_spec *spec, kestrel_spec_stats *stats);
+
+/* An in-memory copy of target whose matrices are requantized to type ("Q4_0",
+ * "Q8_0", ... any type kestrel computes with; rows it does not divide stay as
+ * they are), using only its first n_layers layers (0 = all) then the output
+ * head. For --draft-self. Free it with kestrel_model_free before the target. */
+kestrel_model *kestrel_model_self_draft(const kestrel_model *target, const char *type, int n_layers);
+
+/* kestrel synth --deepen: a copy of a model with extra_layers more layers,
+ * appended after the last. The new layers' q/k/v/gate/up weights and norms are
+ * copies of real layers (layer i % n_layer); their output projections
+ * (attn_output, ffn_down) are N(0, out_std^2), so the residual stream barely
+ * moves and the text stays the original's. Every matrix is written as type
+ * (NULL: each tensor keeps its type; the new ones take their source's). A
+ * memory-bound stand-in for a big model. */
+typedef struct {
+    int extra_layers;
+    const char *type;   /* "Q8_0", "F16", ...; NULL = as they are */
+    float out_std;      /* default 1e-5 */
+    uint64_t seed;      /* default 1 */
+} kestrel_deepen_params;
+kestrel_deepen_params kestrel_deepen_default_params(void);
+int kestrel_deepen(const char *in_path, const char *out_path, const kestrel_deepen_params *params);
+/* ==== end speculative decoding =================================================== */
+
 #ifdef __cplusplus
 }
 #endif

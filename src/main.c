@@ -16,6 +16,7 @@ static const struct {
     { "tokenize", cli_tokenize, "print the tokens of a text" },
     { "logits", cli_logits, "print the top logits at every position (differential tests)" },
     { "template", cli_template, "render a chat template for a conversation" },
+    { "quantize", cli_quantize, "convert a model to a quantized type mix (as llama-quantize)" },
 };
 
 int main(int argc, char **argv)

@@ -322,6 +322,7 @@ void kestrel_model_free(kestrel_model *m)
     for (int i = 0; i < m->n_meta_strings; i++)
         free(m->meta_strings[i]);
     free(m->meta_strings);
+    free(m->owned);
     free(m->layers);
     if (m->vocab)
         vocab_free(m->vocab);

@@ -73,6 +73,7 @@ struct kestrel_model {
     layer_weights *layers;
     char **meta_strings;   /* NUL-terminated copies handed out by kestrel_model_meta_str */
     int n_meta_strings;
+    void *owned;           /* weights held in memory rather than mapped (src/self_draft.c); freed with the model */
 };
 
 #endif

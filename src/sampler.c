@@ -445,3 +445,51 @@ int kestrel_sampler_filter(kestrel_sampler *s, const float *logits, kestrel_toke
     }
     return n;
 }
+
+/* ---- for speculative decoding (src/speculative.c) -------------------------------- */
+
+int kestrel_sampler_probs(kestrel_sampler *s, const float *logits, kestrel_token *ids, float *probs)
+{
+    if (!(s->params.temp > 0.0f)) {
+        ids[0] = greedy(s, logits);
+        probs[0] = 1.0f;
+        return 1;
+    }
+    bool sorted;
+    int n = apply_filters(s, logits, &sorted);
+    const candidate *c = s->cand;
+    /* the same arithmetic as kestrel_sampler_sample: scale, float weights, double total */
+    float max = -INFINITY;
+    for (int i = 0; i < n; i++) {
+        float l = c[i].logit / s->params.temp;
+        max = l > max ? l : max;
+    }
+    double total = 0.0;
+    for (int i = 0; i < n; i++) {
+        probs[i] = weight(c[i].logit / s->params.temp, max);
+        total += probs[i];
+    }
+    for (int i = 0; i < n; i++) {
+        ids[i] = c[i].id;
+        probs[i] = (float)(probs[i] / total);
+    }
+    return n;
+}
+
+double kestrel_sampler_uniform(kestrel_sampler *s)
+{
+    return kestrel_rng_double(&s->rng);
+}
+
+void kestrel_sampler_clear_history(kestrel_sampler *s)
+{
+    memset(s->counts, 0, (size_t)s->n_vocab * sizeof *s->counts);
+    memset(s->in_window, 0, ((size_t)s->n_vocab + 63) / 64 * sizeof *s->in_window);
+    s->window_len = 0;
+    s->window_head = 0;
+}
+
+bool kestrel_sampler_has_penalties(const kestrel_sampler *s)
+{
+    return s->penalties_on;
+}

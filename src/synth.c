@@ -179,6 +179,8 @@ static void add_norm(synth_tensor *t, size_t *n, const char *name, int64_t ne0)
 /* A byte-level SentencePiece vocab of n tokens: <unk> <s> </s>, the 256 byte
  * tokens, then printable pieces ("▁", single characters, "▁a".., "ab"..,
  * "▁tok<N>") with falling scores, so any text tokenizes (byte fallback). */
+#define TOKLEN 32 /* bytes per generated token text */
+
 static int add_synth_vocab(gguf_writer *w, int n, const char *where)
 {
     if (n < 259 + 1)
@@ -186,7 +188,7 @@ static int add_synth_vocab(gguf_writer *w, int n, const char *where)
     char **tok = calloc((size_t)n, sizeof *tok);
     float *score = calloc((size_t)n, sizeof *score);
     int32_t *type = calloc((size_t)n, sizeof *type);
-    char *text = malloc((size_t)n * 16);
+    char *text = malloc((size_t)n * TOKLEN);
     if (!tok || !score || !type || !text) {
         free(tok);
         free(score);
@@ -198,31 +200,31 @@ static int add_synth_vocab(gguf_writer *w, int n, const char *where)
     int i = 0;
     const char *specials[3] = { "<unk>", "<s>", "</s>" };
     for (; i < 3; i++) {
-        snprintf(text + (size_t)i * 16, 16, "%s", specials[i]);
+        snprintf(text + (size_t)i * TOKLEN, TOKLEN, "%s", specials[i]);
         type[i] = i == 0 ? 2 : 3; /* unknown, control */
     }
     for (int b = 0; b < 256; b++, i++) {
-        snprintf(text + (size_t)i * 16, 16, "<0x%02X>", b);
+        snprintf(text + (size_t)i * TOKLEN, TOKLEN, "<0x%02X>", b);
         type[i] = 6; /* byte */
     }
     int k = 0; /* index into the generated pieces */
     for (; i < n; i++, k++) {
-        char *s = text + (size_t)i * 16;
+        char *s = text + (size_t)i * TOKLEN;
         if (k == 0)
-            snprintf(s, 16, "%s", sp);
+            snprintf(s, TOKLEN, "%s", sp);
         else if (k <= 94)
-            snprintf(s, 16, "%c", (char)(0x20 + k)); /* '!' .. '~' */
+            snprintf(s, TOKLEN, "%c", (char)(0x20 + k)); /* '!' .. '~' */
         else if (k <= 94 + 26)
-            snprintf(s, 16, "%s%c", sp, (char)('a' + (k - 95)));
+            snprintf(s, TOKLEN, "%s%c", sp, (char)('a' + (k - 95)));
         else if (k <= 94 + 26 + 676)
-            snprintf(s, 16, "%c%c", (char)('a' + (k - 121) / 26), (char)('a' + (k - 121) % 26));
+            snprintf(s, TOKLEN, "%c%c", (char)('a' + (k - 121) / 26), (char)('a' + (k - 121) % 26));
         else
-            snprintf(s, 16, "%stok%d", sp, k);
+            snprintf(s, TOKLEN, "%stok%d", sp, k);
         type[i] = 1; /* normal */
         score[i] = -(float)k;
     }
     for (i = 0; i < n; i++)
-        tok[i] = text + (size_t)i * 16;
+        tok[i] = text + (size_t)i * TOKLEN;
     gguf_writer_add_str(w, "tokenizer.ggml.model", "llama");
     gguf_writer_add_str(w, "tokenizer.ggml.pre", "default");
     gguf_writer_add_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)tok, (uint64_t)n);

@@ -9,6 +9,7 @@ int cli_info(int argc, char **argv);      /* kestrel info model.gguf */
 int cli_tokenize(int argc, char **argv);  /* kestrel tokenize -m model.gguf -p text */
 int cli_logits(int argc, char **argv);    /* kestrel logits -m model.gguf -p text */
 int cli_template(int argc, char **argv);  /* kestrel template --chat-template F --messages M */
+int cli_quantize(int argc, char **argv);  /* kestrel quantize in.gguf out.gguf TYPE */
 
 #endif
 

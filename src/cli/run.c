@@ -33,6 +33,17 @@ static void usage(FILE *out)
             "  --parse-special           read control-token text such as <s> in the prompt as those tokens\n"
             "  --no-display-prompt       do not echo the prompt\n"
             "  --ids                     print generated token ids instead of text\n"
+            "\n"
+            "speculative decoding (output as the target alone would give, see README):\n"
+            "  -md, --model-draft FILE   draft model (same tokenizer as the target)\n"
+            "  --draft-self TYPE         draft with an in-memory TYPE copy of the target (e.g. Q4_0)\n"
+            "  --draft-self-layers K     ... using only its first K layers, then the output head\n"
+            "  --lookup                  draft from n-grams of the prompt and text so far (no model)\n"
+            "  --draft-max, --draft N    most tokens drafted per target pass (default 16)\n"
+            "  --draft-min N             model drafts shorter than N are not verified (default 5)\n"
+            "  --draft-p-min P           stop drafting when the draft's top probability < P (default 0.9)\n"
+            "  --draft-fixed             always draft up to --draft-max (default: adapt the length\n"
+            "                            to the measured acceptance rate and costs)\n"
             "  --verbose                 print model details\n"
             "  -h, --help                this text\n"
             "\n"
@@ -50,6 +61,10 @@ static double now_ms(void)
 typedef struct {
     const char *model, *prompt, *prompt_file;
     bool escape, parse_special, display_prompt, ids, verbose;
+    const char *draft_model, *draft_self;
+    int draft_self_layers;
+    bool lookup;
+    kestrel_spec_params spec;
     long n_predict;
     kestrel_context_params cparams;
     kestrel_sampler_params sparams;
@@ -92,6 +107,12 @@ static int parse_args(int argc, char **argv, run_options *o)
         } else if (IS("--repeat-last-n", NULL)) { NEED(cli_parse_int(v, -1, 1L << 30, &n)); o->sparams.repeat_last_n = (int)n;
         } else if (IS("--frequency-penalty", NULL)) { NEED(cli_parse_float(v, -1e6, 1e6, &d)); o->sparams.frequency_penalty = (float)d;
         } else if (IS("--presence-penalty", NULL)) { NEED(cli_parse_float(v, -1e6, 1e6, &d)); o->sparams.presence_penalty = (float)d;
+        } else if (IS("-md", "--model-draft")) { NEED(1); o->draft_model = v;
+        } else if (IS("--draft-self", NULL)) { NEED(1); o->draft_self = v;
+        } else if (IS("--draft-self-layers", NULL)) { NEED(cli_parse_int(v, 0, 1 << 20, &n)); o->draft_self_layers = (int)n;
+        } else if (IS("--draft-max", "--draft") || IS("--draft-n", NULL)) { NEED(cli_parse_int(v, 0, 256, &n)); o->spec.n_max = (int)n;
+        } else if (IS("--draft-min", "--draft-n-min")) { NEED(cli_parse_int(v, 0, 256, &n)); o->spec.n_min = (int)n;
+        } else if (IS("--draft-p-min", NULL)) { NEED(cli_parse_float(v, 0, 1, &d)); o->spec.p_min = (float)d;
         } else if (IS("-s", "--seed")) {
             char *end;
             NEED(*v && v[0] != '-');
@@ -105,6 +126,8 @@ static int parse_args(int argc, char **argv, run_options *o)
             else if (IS("--no-display-prompt", NULL)) o->display_prompt = false;
             else if (IS("--ids", NULL)) o->ids = true;
             else if (IS("--verbose", "-v")) o->verbose = true;
+            else if (IS("--lookup", NULL)) o->lookup = true;
+            else if (IS("--draft-fixed", NULL)) o->spec.adaptive = false;
             else {
                 fprintf(stderr, "kestrel: unknown option '%s'\n\n", a);
                 usage(stderr);
@@ -115,6 +138,10 @@ static int parse_args(int argc, char **argv, run_options *o)
             i++;
 #undef IS
 #undef NEED
+    }
+    if ((o->draft_model != NULL) + (o->draft_self != NULL) + o->lookup > 1) {
+        fprintf(stderr, "kestrel: give one of -md, --draft-self and --lookup\n");
+        return 2;
     }
     if (o->prompt && o->prompt_file) {
         fprintf(stderr, "kestrel: give -p or -f, not both\n");
@@ -138,6 +165,103 @@ static void emit(const kestrel_model *model, kestrel_utf8_stream *stream, kestre
     fflush(stdout);
 }
 
+/* The generation loop with a draft (-md, --draft-self or --lookup). */
+static int run_speculative(const run_options *o, kestrel_model *model, kestrel_context *ctx,
+                           const kestrel_token *tokens, int n_prompt)
+{
+    int rc = 1;
+    kestrel_model *draft = NULL;
+    kestrel_context *dctx = NULL;
+    kestrel_spec *spec = NULL;
+    kestrel_token *out = NULL;
+    kestrel_spec_params sp = o->spec;
+    sp.lookup = o->lookup;
+    const char *what = "lookup";
+    if (o->draft_model) {
+        draft = kestrel_model_load(o->draft_model);
+        what = o->draft_model;
+    } else if (o->draft_self) {
+        draft = kestrel_model_self_draft(model, o->draft_self, o->draft_self_layers);
+    }
+    if (!o->lookup) {
+        if (!draft)
+            goto fail;
+        if (kestrel_spec_check_vocab(model, draft)) {
+            fprintf(stderr, "kestrel: the draft cannot be used with this target: %s\n", kestrel_last_error());
+            goto out;
+        }
+        kestrel_context_params dp = o->cparams;
+        dp.n_ctx = kestrel_n_ctx(ctx);
+        dctx = kestrel_context_new(draft, &dp);
+        if (!dctx)
+            goto fail;
+        kestrel_model_info di;
+        kestrel_model_get_info(draft, &di);
+        if (o->draft_self)
+            what = di.name;
+        fprintf(stderr, "kestrel: draft %s (%s, %d layers, %.1fM params)\n", di.name, di.type_name, di.n_layer,
+                di.n_params / 1e6);
+    }
+    spec = kestrel_spec_new(ctx, dctx, &sp, &o->sparams);
+    out = malloc(((size_t)sp.n_max + 1) * sizeof *out);
+    if (!spec || !out)
+        goto fail;
+
+    double t0 = now_ms();
+    if (kestrel_spec_begin(spec, tokens, n_prompt))
+        goto fail;
+    double t_prompt = now_ms() - t0;
+
+    kestrel_utf8_stream stream = { 0 };
+    long n_gen = 0;
+    bool stop = false;
+    t0 = now_ms();
+    while (!stop && (o->n_predict < 0 || n_gen < o->n_predict)) {
+        long want = o->n_predict < 0 ? sp.n_max + 1 : o->n_predict - n_gen;
+        int got = kestrel_spec_next(spec, out, want < sp.n_max + 1 ? (int)want : sp.n_max + 1);
+        if (got < 0)
+            goto fail;
+        if (got == 0)
+            break;
+        for (int i = 0; i < got && !stop; i++) {
+            n_gen++;
+            bool eog = kestrel_token_is_eog(model, out[i]);
+            if (!eog || o->ids)
+                emit(model, &stream, out[i], o->ids, n_gen == 1);
+            stop = eog;
+        }
+    }
+    double t_gen = now_ms() - t0;
+    if (o->ids || !o->display_prompt || n_gen > 0)
+        printf("\n");
+    fflush(stdout);
+    if (kestrel_spec_context_full(spec))
+        fprintf(stderr, "kestrel: stopped: the context of %d tokens is full (use -c for more)\n", kestrel_n_ctx(ctx));
+    kestrel_spec_stats st;
+    kestrel_spec_get_stats(spec, &st);
+    fprintf(stderr, "kestrel: prompt %d tokens in %.1f ms\n", n_prompt, t_prompt);
+    fprintf(stderr, "kestrel: speculative (%s): drafted %llu, accepted %llu (%.1f%%), discarded %llu; "
+                    "%llu target passes, %.2f tokens per pass; draft length now %d%s\n",
+            what, (unsigned long long)st.n_drafted, (unsigned long long)st.n_accepted,
+            st.n_drafted ? 100.0 * (double)st.n_accepted / (double)st.n_drafted : 0.0,
+            (unsigned long long)st.n_discarded, (unsigned long long)st.n_target_passes,
+            st.n_target_passes ? (double)st.n_generated / (double)st.n_target_passes : 0.0, st.draft_len,
+            sp.adaptive ? " (adaptive)" : "");
+    fprintf(stderr, "kestrel: time in target %.1f ms, in draft %.1f ms\n", st.t_target_ms, st.t_draft_ms);
+    fprintf(stderr, "kestrel: generated %ld tokens in %.1f ms (%.1f tokens/s)\n", n_gen, t_gen,
+            n_gen * 1e3 / (t_gen > 0 ? t_gen : 1e-9));
+    rc = 0;
+    goto out;
+fail:
+    cli_fail();
+out:
+    free(out);
+    kestrel_spec_free(spec);
+    kestrel_context_free(dctx);
+    kestrel_model_free(draft);
+    return rc;
+}
+
 int cli_run(int argc, char **argv)
 {
     run_options o = { 0 };
@@ -145,6 +269,7 @@ int cli_run(int argc, char **argv)
     o.display_prompt = true;
     o.cparams = kestrel_context_default_params();
     o.sparams = kestrel_sampler_default_params();
+    o.spec = kestrel_spec_default_params();
     int rc = parse_args(argc, argv, &o);
     if (rc)
         return rc;
@@ -212,6 +337,11 @@ int cli_run(int argc, char **argv)
     if (o.display_prompt && !o.ids) {
         fwrite(text, 1, text_len, stdout);
         fflush(stdout);
+    }
+
+    if (o.draft_model || o.draft_self || o.lookup) {
+        rc = run_speculative(&o, model, ctx, tokens, n_prompt);
+        goto done;
     }
 
     /* prompt */

@@ -15,97 +15,89 @@
 
 #include "blocks.h"
 #include "ref.h"
+#include "kquants_x86.h"
 #include "simd_x86.h"
 
-/* Byte shuffle that picks int16 element j (bytes 2j, 2j+1) in every slot. */
-static inline __m256i pick16(__m256i v, int j)
-{
-    return _mm256_shuffle_epi8(v, _mm256_set1_epi16((short)((2 * j + 1) << 8 | 2 * j)));
-}
-
-/* 16 int8 scales (one per sub-block of 16) as the int16 vector whose low lane
- * holds the even scales and high lane the odd ones, so pick16(., m) gives
- * scale 2m in the low lane and 2m + 1 in the high lane: the two sub-blocks of
- * 16 that a 32-byte vector of levels covers. */
-static inline __m256i pair_scales_i8(__m128i sc)
-{
-    const __m128i even_odd = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
-    return _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc, even_odd));
-}
-
 /* Q2_K ------------------------------------------------------------------- */
+
+/* Levels of group k (elements 32k..32k+31 of half h) times the activations,
+ * times the scales of their two sub-blocks, added to acc. */
+KQ_ALWAYS_INLINE __m256i q2_k_group(__m256i acc, __m256i qv, const int8_t *y8, __m256i sc, int h, int k)
+{
+    const __m256i l = _mm256_and_si256(_mm256_srli_epi16(qv, 2 * k), _mm256_set1_epi8(3));
+    const __m256i p = _mm256_maddubs_epi16(l, kt_loadu256(y8 + 128 * h + 32 * k));
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_shuffle_epi8(sc, kq_pick1(4 * h + k))));
+}
 
 static void vec_dot_q2_k_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy)
 {
     const block_q2_K *x = vx;
     const block_q8_K *y = vy;
-    const __m256i m3 = _mm256_set1_epi8(3);
     const __m128i m4 = _mm_set1_epi8(0xF);
     __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
-        const float d = y[i].d * _cvtsh_ss(x[i].d), dmin = y[i].d * _cvtsh_ss(x[i].dmin);
+        const __m128 dd = kq_d_dmin(&x[i].d, y[i].d);
         const __m128i sc8 = kt_loadu128(x[i].scales);
         const __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), m4));
         const __m256i summs = _mm256_madd_epi16(mins, kt_loadu256(y[i].bsums));
-        accm = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(summs), accm);
-
-        const __m256i sc = pair_scales_i8(_mm_and_si128(sc8, m4));
-        const int8_t *q8 = y[i].qs;
-        __m256i isum = _mm256_setzero_si256();
-        for (int h = 0; h < 2; h++) {
-            const __m256i qv = kt_loadu256(x[i].qs + 32 * h);
-            for (int k = 0; k < 4; k++) {
-                const __m256i l = _mm256_and_si256(_mm256_srl_epi16(qv, _mm_cvtsi32_si128(2 * k)), m3);
-                const __m256i p = _mm256_maddubs_epi16(l, kt_loadu256(q8 + 128 * h + 32 * k));
-                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, pick16(sc, 4 * h + k)));
-            }
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
+        accm = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dd)), _mm256_cvtepi32_ps(summs), accm);
+        const __m256i sc = kq_even_odd_scales(_mm_and_si128(sc8, m4));
+        const __m256i q0 = kt_loadu256(x[i].qs), q1 = kt_loadu256(x[i].qs + 32);
+        __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+        s0 = q2_k_group(s0, q0, y[i].qs, sc, 0, 0);
+        s1 = q2_k_group(s1, q0, y[i].qs, sc, 0, 1);
+        s0 = q2_k_group(s0, q0, y[i].qs, sc, 0, 2);
+        s1 = q2_k_group(s1, q0, y[i].qs, sc, 0, 3);
+        s0 = q2_k_group(s0, q1, y[i].qs, sc, 1, 0);
+        s1 = q2_k_group(s1, q1, y[i].qs, sc, 1, 1);
+        s0 = q2_k_group(s0, q1, y[i].qs, sc, 1, 2);
+        s1 = q2_k_group(s1, q1, y[i].qs, sc, 1, 3);
+        acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(dd), _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), acc);
     }
     *s = kt_hsum256_ps(acc) - kt_hsum256_ps(accm);
 }
 
 /* Q3_K ------------------------------------------------------------------- */
 
-/* The 16 signed 6-bit scales of a Q3_K block as int8 (see ref_q3_k.c's get_scale). */
-static inline __m128i q3_k_scales(const uint8_t packed[12])
+/* Bit g of every byte moved to bit 2 (the rest cleared); bits entering a byte
+ * from its neighbour in the 16-bit shifts land outside bit 2. */
+KQ_ALWAYS_INLINE __m256i q3_k_high(__m256i hm, int g)
 {
-    uint32_t a[3];
-    memcpy(a, packed, 12);
-    const uint32_t lo = 0x0F0F0F0Fu, hi = 0x03030303u;
-    const uint32_t w0 = (a[0] & lo) | ((a[2] & hi) << 4);
-    const uint32_t w1 = (a[1] & lo) | (((a[2] >> 2) & hi) << 4);
-    const uint32_t w2 = ((a[0] >> 4) & lo) | (((a[2] >> 4) & hi) << 4);
-    const uint32_t w3 = ((a[1] >> 4) & lo) | (((a[2] >> 6) & hi) << 4);
-    return _mm_sub_epi8(_mm_setr_epi32((int)w0, (int)w1, (int)w2, (int)w3), _mm_set1_epi8(32));
+    const __m256i v = g < 2 ? _mm256_slli_epi16(hm, 2 - g) : g > 2 ? _mm256_srli_epi16(hm, g - 2) : hm;
+    return _mm256_and_si256(v, _mm256_set1_epi8(4));
+}
+
+KQ_ALWAYS_INLINE __m256i q3_k_group(__m256i acc, __m256i qv, __m256i hm, const int8_t *y8, __m256i sc, int h, int k)
+{
+    const __m256i low = _mm256_and_si256(_mm256_srli_epi16(qv, 2 * k), _mm256_set1_epi8(3));
+    const __m256i l = _mm256_or_si256(low, q3_k_high(hm, 4 * h + k));
+    const __m256i p = _mm256_maddubs_epi16(l, kt_loadu256(y8 + 128 * h + 32 * k));
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_shuffle_epi8(sc, kq_pick1(4 * h + k))));
 }
 
 static void vec_dot_q3_k_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy)
 {
     const block_q3_K *x = vx;
     const block_q8_K *y = vy;
-    const __m256i m3 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
         const float d = y[i].d * _cvtsh_ss(x[i].d);
-        const __m128i sc8 = q3_k_scales(x[i].scales);
-        const __m256i sc = pair_scales_i8(sc8);
+        const __m128i sc8 = kq_q3_k_scales(x[i].scales);
+        const __m256i sc = kq_even_odd_scales(sc8);
         /* Levels are q - 4 with q = low | high << 2 in [0, 7]. */
         const __m256i offs = _mm256_madd_epi16(_mm256_cvtepi8_epi16(sc8), kt_loadu256(y[i].bsums));
         const __m256i hm = kt_loadu256(x[i].hmask);
-        const int8_t *q8 = y[i].qs;
-        __m256i isum = _mm256_setzero_si256();
-        for (int h = 0; h < 2; h++) {
-            const __m256i qv = kt_loadu256(x[i].qs + 32 * h);
-            for (int k = 0; k < 4; k++) {
-                const __m256i low = _mm256_and_si256(_mm256_srl_epi16(qv, _mm_cvtsi32_si128(2 * k)), m3);
-                const __m256i high = _mm256_and_si256(_mm256_srl_epi16(hm, _mm_cvtsi32_si128(4 * h + k)), m1);
-                const __m256i l = _mm256_or_si256(low, _mm256_slli_epi16(high, 2));
-                const __m256i p = _mm256_maddubs_epi16(l, kt_loadu256(q8 + 128 * h + 32 * k));
-                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, pick16(sc, 4 * h + k)));
-            }
-        }
-        isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(offs, 2));
+        const __m256i q0 = kt_loadu256(x[i].qs), q1 = kt_loadu256(x[i].qs + 32);
+        __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+        s0 = q3_k_group(s0, q0, hm, y[i].qs, sc, 0, 0);
+        s1 = q3_k_group(s1, q0, hm, y[i].qs, sc, 0, 1);
+        s0 = q3_k_group(s0, q0, hm, y[i].qs, sc, 0, 2);
+        s1 = q3_k_group(s1, q0, hm, y[i].qs, sc, 0, 3);
+        s0 = q3_k_group(s0, q1, hm, y[i].qs, sc, 1, 0);
+        s1 = q3_k_group(s1, q1, hm, y[i].qs, sc, 1, 1);
+        s0 = q3_k_group(s0, q1, hm, y[i].qs, sc, 1, 2);
+        s1 = q3_k_group(s1, q1, hm, y[i].qs, sc, 1, 3);
+        const __m256i isum = _mm256_sub_epi32(_mm256_add_epi32(s0, s1), _mm256_slli_epi32(offs, 2));
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
     }
     *s = kt_hsum256_ps(acc);
@@ -113,121 +105,116 @@ static void vec_dot_q3_k_avx2(int64_t n, float *restrict s, const void *restrict
 
 /* Q4_K and Q5_K ------------------------------------------------------------ */
 
-/* The 8 six-bit scales (bytes 0-7) and 8 mins (bytes 8-15) of a Q4_K/Q5_K
- * block, as kt_get_scale_min_k4 unpacks them. */
-static inline __m128i k4_scales_mins(const uint8_t packed[12])
+/* Chunk c (elements 64c..64c+63): levels lo (sub-block 2c) and hi (2c + 1). */
+KQ_ALWAYS_INLINE __m256i k4_chunk(__m256i acc, __m256i lo, __m256i hi, const int8_t *y8, __m256i sc, int c)
 {
-    uint32_t a[3];
-    memcpy(a, packed, 12);
-    const uint32_t sc_lo = a[0] & 0x3F3F3F3Fu, m_lo = a[1] & 0x3F3F3F3Fu;
-    const uint32_t sc_hi = (a[2] & 0x0F0F0F0Fu) | ((a[0] >> 2) & 0x30303030u);
-    const uint32_t m_hi = ((a[2] >> 4) & 0x0F0F0F0Fu) | ((a[1] >> 2) & 0x30303030u);
-    return _mm_setr_epi32((int)sc_lo, (int)sc_hi, (int)m_lo, (int)m_hi);
+    const __m256i p0 = _mm256_maddubs_epi16(lo, kt_loadu256(y8 + 64 * c));
+    const __m256i p1 = _mm256_maddubs_epi16(hi, kt_loadu256(y8 + 64 * c + 32));
+    return _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(p0, _mm256_shuffle_epi8(sc, kq_pick1(2 * c))),
+                                                  _mm256_madd_epi16(p1, _mm256_shuffle_epi8(sc, kq_pick1(2 * c + 1)))));
 }
 
-/* sum_j min[j] * (bsums[2j] + bsums[2j + 1]) as 8 int32 lanes. */
-static inline __m256i k4_min_sums(__m128i scm, const int16_t *bsums)
+KQ_ALWAYS_INLINE __m256i q4_k_chunk(__m256i acc, const uint8_t *q4, const int8_t *y8, __m256i sc, int c)
 {
-    const __m128i dup = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
-    return _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_shuffle_epi8(scm, dup)), kt_loadu256(bsums));
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    const __m256i qv = kt_loadu256(q4 + 32 * c);
+    return k4_chunk(acc, _mm256_and_si256(qv, m4), _mm256_and_si256(_mm256_srli_epi16(qv, 4), m4), y8, sc, c);
 }
 
 static void vec_dot_q4_k_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy)
 {
     const block_q4_K *x = vx;
     const block_q8_K *y = vy;
-    const __m256i m4 = _mm256_set1_epi8(0xF);
     __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
-        const float d = y[i].d * _cvtsh_ss(x[i].d), dmin = y[i].d * _cvtsh_ss(x[i].dmin);
-        const __m128i scm = k4_scales_mins(x[i].scales);
-        accm = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(k4_min_sums(scm, y[i].bsums)), accm);
+        const __m128 dd = kq_d_dmin(&x[i].d, y[i].d);
+        const __m128i scm = kq_k4_scales_mins(x[i].scales);
+        const __m256i summs = kq_k4_min_sums(scm, y[i].bsums);
+        accm = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dd)), _mm256_cvtepi32_ps(summs), accm);
         /* The 8 scales as int16 in both lanes. */
         const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scm));
-        const uint8_t *q4 = x[i].qs;
-        const int8_t *q8 = y[i].qs;
-        __m256i isum = _mm256_setzero_si256();
-        for (int c = 0; c < 4; c++) {
-            const __m256i qv = kt_loadu256(q4 + 32 * c);
-            const __m256i lo = _mm256_and_si256(qv, m4);
-            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qv, 4), m4);
-            __m256i p0 = _mm256_maddubs_epi16(lo, kt_loadu256(q8 + 64 * c));
-            __m256i p1 = _mm256_maddubs_epi16(hi, kt_loadu256(q8 + 64 * c + 32));
-            p0 = _mm256_madd_epi16(p0, pick16(sc, 2 * c));
-            p1 = _mm256_madd_epi16(p1, pick16(sc, 2 * c + 1));
-            isum = _mm256_add_epi32(isum, _mm256_add_epi32(p0, p1));
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
+        __m256i s0 = q4_k_chunk(_mm256_setzero_si256(), x[i].qs, y[i].qs, sc, 0);
+        __m256i s1 = q4_k_chunk(_mm256_setzero_si256(), x[i].qs, y[i].qs, sc, 1);
+        s0 = q4_k_chunk(s0, x[i].qs, y[i].qs, sc, 2);
+        s1 = q4_k_chunk(s1, x[i].qs, y[i].qs, sc, 3);
+        acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(dd), _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), acc);
     }
     *s = kt_hsum256_ps(acc) - kt_hsum256_ps(accm);
+}
+
+/* Fifth bits: bit 2c of qh for the low nibbles, 2c + 1 for the high ones,
+ * moved to bit 4 (what a 16-bit shift brings in from the neighbour byte is
+ * masked off). */
+KQ_ALWAYS_INLINE __m256i q5_k_chunk(__m256i acc, const uint8_t *q4, __m256i qh, const int8_t *y8, __m256i sc, int c)
+{
+    const __m256i m4 = _mm256_set1_epi8(0xF), m16 = _mm256_set1_epi8(0x10);
+    const __m256i qv = kt_loadu256(q4 + 32 * c);
+    const int b = 2 * c;
+    const __m256i h0 = b <= 4 ? _mm256_slli_epi16(qh, 4 - b) : _mm256_srli_epi16(qh, b - 4);
+    const __m256i h1 = b + 1 <= 4 ? _mm256_slli_epi16(qh, 3 - b) : _mm256_srli_epi16(qh, b - 3);
+    const __m256i lo = _mm256_or_si256(_mm256_and_si256(qv, m4), _mm256_and_si256(h0, m16));
+    const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qv, 4), m4), _mm256_and_si256(h1, m16));
+    return k4_chunk(acc, lo, hi, y8, sc, c);
 }
 
 static void vec_dot_q5_k_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy)
 {
     const block_q5_K *x = vx;
     const block_q8_K *y = vy;
-    const __m256i m4 = _mm256_set1_epi8(0xF), m16 = _mm256_set1_epi8(0x10);
     __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
-        const float d = y[i].d * _cvtsh_ss(x[i].d), dmin = y[i].d * _cvtsh_ss(x[i].dmin);
-        const __m128i scm = k4_scales_mins(x[i].scales);
-        accm = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(k4_min_sums(scm, y[i].bsums)), accm);
+        const __m128 dd = kq_d_dmin(&x[i].d, y[i].d);
+        const __m128i scm = kq_k4_scales_mins(x[i].scales);
+        const __m256i summs = kq_k4_min_sums(scm, y[i].bsums);
+        accm = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dd)), _mm256_cvtepi32_ps(summs), accm);
         const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scm));
-        const uint8_t *q4 = x[i].qs;
-        const int8_t *q8 = y[i].qs;
-        /* Bit 2c (low nibbles) and 2c + 1 (high nibbles) of qh, moved down 2 per chunk:
-         * what enters a byte from its neighbour lands above the 2 bits read. */
-        __m256i qh = kt_loadu256(x[i].qh);
-        __m256i isum = _mm256_setzero_si256();
-        for (int c = 0; c < 4; c++) {
-            const __m256i qv = kt_loadu256(q4 + 32 * c);
-            const __m256i lo = _mm256_or_si256(_mm256_and_si256(qv, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m16));
-            const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qv, 4), m4),
-                                               _mm256_and_si256(_mm256_slli_epi16(qh, 3), m16));
-            qh = _mm256_srli_epi16(qh, 2);
-            __m256i p0 = _mm256_maddubs_epi16(lo, kt_loadu256(q8 + 64 * c));
-            __m256i p1 = _mm256_maddubs_epi16(hi, kt_loadu256(q8 + 64 * c + 32));
-            p0 = _mm256_madd_epi16(p0, pick16(sc, 2 * c));
-            p1 = _mm256_madd_epi16(p1, pick16(sc, 2 * c + 1));
-            isum = _mm256_add_epi32(isum, _mm256_add_epi32(p0, p1));
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
+        const __m256i qh = kt_loadu256(x[i].qh);
+        __m256i s0 = q5_k_chunk(_mm256_setzero_si256(), x[i].qs, qh, y[i].qs, sc, 0);
+        __m256i s1 = q5_k_chunk(_mm256_setzero_si256(), x[i].qs, qh, y[i].qs, sc, 1);
+        s0 = q5_k_chunk(s0, x[i].qs, qh, y[i].qs, sc, 2);
+        s1 = q5_k_chunk(s1, x[i].qs, qh, y[i].qs, sc, 3);
+        acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(dd), _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), acc);
     }
     *s = kt_hsum256_ps(acc) - kt_hsum256_ps(accm);
 }
 
 /* Q6_K ------------------------------------------------------------------- */
 
+/* Half h (elements 128h..128h+127): ql[64h..+32] has the low nibbles of groups
+ * 0 and 2 (elements 0-31, 64-95 of the half), ql[64h+32..+32] those of groups
+ * 1 and 3; qh bits 2k..2k+1 are group k's top bits. */
+KQ_ALWAYS_INLINE __m256i q6_k_half(__m256i acc, const block_q6_K *x, const int8_t *y8, __m256i sc, int h)
+{
+    const __m256i m4 = _mm256_set1_epi8(0xF), m30 = _mm256_set1_epi8(0x30);
+    const __m256i ql0 = kt_loadu256(x->ql + 64 * h), ql1 = kt_loadu256(x->ql + 64 * h + 32);
+    const __m256i qh = kt_loadu256(x->qh + 32 * h);
+    const __m256i l0 = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
+    const __m256i l1 = _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
+    const __m256i l2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30));
+    const __m256i l3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                                       _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+    y8 += 128 * h;
+    const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(l0, kt_loadu256(y8)), _mm256_shuffle_epi8(sc, kq_pick1(4 * h)));
+    const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(l1, kt_loadu256(y8 + 32)), _mm256_shuffle_epi8(sc, kq_pick1(4 * h + 1)));
+    const __m256i p2 = _mm256_madd_epi16(_mm256_maddubs_epi16(l2, kt_loadu256(y8 + 64)), _mm256_shuffle_epi8(sc, kq_pick1(4 * h + 2)));
+    const __m256i p3 = _mm256_madd_epi16(_mm256_maddubs_epi16(l3, kt_loadu256(y8 + 96)), _mm256_shuffle_epi8(sc, kq_pick1(4 * h + 3)));
+    return _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_add_epi32(p0, p1), _mm256_add_epi32(p2, p3)));
+}
+
 static void vec_dot_q6_k_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy)
 {
     const block_q6_K *x = vx;
     const block_q8_K *y = vy;
-    const __m256i m4 = _mm256_set1_epi8(0xF), m30 = _mm256_set1_epi8(0x30);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
         const float d = y[i].d * _cvtsh_ss(x[i].d);
         const __m128i sc8 = kt_loadu128(x[i].scales);
-        const __m256i sc = pair_scales_i8(sc8);
+        const __m256i sc = kq_even_odd_scales(sc8);
         /* Levels are q - 32 with q in [0, 63]. */
         const __m256i offs = _mm256_madd_epi16(_mm256_cvtepi8_epi16(sc8), kt_loadu256(y[i].bsums));
-        const int8_t *q8 = y[i].qs;
-        __m256i isum = _mm256_setzero_si256();
-        for (int h = 0; h < 2; h++) {
-            const __m256i ql0 = kt_loadu256(x[i].ql + 64 * h), ql1 = kt_loadu256(x[i].ql + 64 * h + 32);
-            const __m256i qh = kt_loadu256(x[i].qh + 32 * h);
-            const __m256i l0 = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
-            const __m256i l1 = _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
-            const __m256i l2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30));
-            const __m256i l3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
-                                               _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
-            const int8_t *y8 = q8 + 128 * h;
-            const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(l0, kt_loadu256(y8)), pick16(sc, 4 * h));
-            const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(l1, kt_loadu256(y8 + 32)), pick16(sc, 4 * h + 1));
-            const __m256i p2 = _mm256_madd_epi16(_mm256_maddubs_epi16(l2, kt_loadu256(y8 + 64)), pick16(sc, 4 * h + 2));
-            const __m256i p3 = _mm256_madd_epi16(_mm256_maddubs_epi16(l3, kt_loadu256(y8 + 96)), pick16(sc, 4 * h + 3));
-            isum = _mm256_add_epi32(isum, _mm256_add_epi32(_mm256_add_epi32(p0, p1), _mm256_add_epi32(p2, p3)));
-        }
-        isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(offs, 5));
+        const __m256i s0 = q6_k_half(_mm256_setzero_si256(), &x[i], y[i].qs, sc, 0);
+        const __m256i s1 = q6_k_half(_mm256_setzero_si256(), &x[i], y[i].qs, sc, 1);
+        const __m256i isum = _mm256_sub_epi32(_mm256_add_epi32(s0, s1), _mm256_slli_epi32(offs, 5));
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
     }
     *s = kt_hsum256_ps(acc);

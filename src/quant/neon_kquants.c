@@ -100,6 +100,24 @@ static inline int8x16_t q3_scales(const uint8_t packed[12])
     return vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(low, vshlq_n_u8(high, 4))), vdupq_n_s8(32));
 }
 
+/* Q4_K/Q5_K: sum(min[j] * (bsums[2j] + bsums[2j + 1])), the pairs added in
+ * int32 (SADDLP) so that any int16 sums stay exact. */
+static inline int32_t k4_mins_dot(const int16_t bsums[16], uint8x8_t mn8)
+{
+    const int32x4_t pair_lo = vpaddlq_s16(vld1q_s16(bsums)), pair_hi = vpaddlq_s16(vld1q_s16(bsums + 8));
+    const int16x8_t mn = vreinterpretq_s16_u16(vmovl_u8(mn8));
+    int32x4_t acc = vmulq_s32(pair_lo, vmovl_s16(vget_low_s16(mn)));
+    acc = vmlaq_s32(acc, pair_hi, vmovl_high_s16(mn));
+    return vaddvq_s32(acc);
+}
+
+/* The loops over sub-blocks are unrolled so that their accumulators stay in registers. */
+#if defined(__clang__)
+#define UNROLL _Pragma("unroll")
+#else
+#define UNROLL _Pragma("GCC unroll 8")
+#endif
+
 #define KT_NEON_KQUANTS_BODY 1
 
 #define DOT(acc, a, b) dot_base(acc, a, b)
@@ -170,9 +188,11 @@ static void KFN(vec_dot_q2_k)(int64_t n, float *restrict s, const void *restrict
 
         int32x4_t isum = zero;
         const int8_t *q8 = by[i].qs;
+        UNROLL
         for (int h = 0; h < 2; h++) {
             const uint8x16_t q0 = vld1q_u8(bx[i].qs + 32 * h), q1 = vld1q_u8(bx[i].qs + 32 * h + 16);
             int32x4_t p[8];
+            UNROLL
             for (int k = 0; k < 4; k++, q8 += 32) {
                 const int shift = 2 * k;
                 const uint8x16_t l0 = vandq_u8(vshlq_u8(q0, vdupq_n_s8((int8_t)-shift)), m2);
@@ -207,9 +227,11 @@ static void KFN(vec_dot_q3_k)(int64_t n, float *restrict s, const void *restrict
 
         int32x4_t isum = zero;
         const int8_t *q8 = by[i].qs;
+        UNROLL
         for (int h = 0; h < 2; h++) {
             const uint8x16_t q0 = vld1q_u8(bx[i].qs + 32 * h), q1 = vld1q_u8(bx[i].qs + 32 * h + 16);
             int32x4_t p[8];
+            UNROLL
             for (int k = 0; k < 4; k++, q8 += 32) {
                 const int shift = 2 * k;
                 const uint8x16_t bit = vdupq_n_u8((uint8_t)(1u << (4 * h + k)));
@@ -242,18 +264,13 @@ static void KFN(vec_dot_q4_k)(int64_t n, float *restrict s, const void *restrict
     for (int64_t i = 0; i < n / QK_K; i++) {
         uint8x8_t sc8, mn8;
         k4_scales_mins(bx[i].scales, &sc8, &mn8);
-        /* min j meets bsums 2j and 2j + 1 */
-        const int16x8_t b0 = vld1q_s16(by[i].bsums), b1 = vld1q_s16(by[i].bsums + 8);
-        const int16x8_t bpair = vpaddq_s16(b0, b1);
-        const int16x8_t mn = vreinterpretq_s16_u16(vmovl_u8(mn8));
-        int32x4_t macc = vmull_s16(vget_low_s16(bpair), vget_low_s16(mn));
-        macc = vmlal_high_s16(macc, bpair, mn);
-        const int summs = vaddvq_s32(macc);
+        const int summs = k4_mins_dot(by[i].bsums, mn8);
         const int16x8_t sc16 = vreinterpretq_s16_u16(vmovl_u8(sc8));
         const int32x4_t scale_lo = vmovl_s16(vget_low_s16(sc16)), scale_hi = vmovl_high_s16(sc16);
 
         const int8_t *q8 = by[i].qs;
         int32x4_t p[8];
+        UNROLL
         for (int c = 0; c < 4; c++, q8 += 64) {
             const uint8x16_t q0 = vld1q_u8(bx[i].qs + 32 * c), q1 = vld1q_u8(bx[i].qs + 32 * c + 16);
             int32x4_t a = DOT(zero, vreinterpretq_s8_u8(vandq_u8(q0, m4)), vld1q_s8(q8));
@@ -282,18 +299,14 @@ static void KFN(vec_dot_q5_k)(int64_t n, float *restrict s, const void *restrict
     for (int64_t i = 0; i < n / QK_K; i++) {
         uint8x8_t sc8, mn8;
         k4_scales_mins(bx[i].scales, &sc8, &mn8);
-        const int16x8_t b0 = vld1q_s16(by[i].bsums), b1 = vld1q_s16(by[i].bsums + 8);
-        const int16x8_t bpair = vpaddq_s16(b0, b1);
-        const int16x8_t mn = vreinterpretq_s16_u16(vmovl_u8(mn8));
-        int32x4_t macc = vmull_s16(vget_low_s16(bpair), vget_low_s16(mn));
-        macc = vmlal_high_s16(macc, bpair, mn);
-        const int summs = vaddvq_s32(macc);
+        const int summs = k4_mins_dot(by[i].bsums, mn8);
         const int16x8_t sc16 = vreinterpretq_s16_u16(vmovl_u8(sc8));
         const int32x4_t scale_lo = vmovl_s16(vget_low_s16(sc16)), scale_hi = vmovl_high_s16(sc16);
         const uint8x16_t qh0 = vld1q_u8(bx[i].qh), qh1 = vld1q_u8(bx[i].qh + 16);
 
         const int8_t *q8 = by[i].qs;
         int32x4_t p[8];
+        UNROLL
         for (int c = 0; c < 4; c++, q8 += 64) {
             const uint8x16_t q0 = vld1q_u8(bx[i].qs + 32 * c), q1 = vld1q_u8(bx[i].qs + 32 * c + 16);
             const uint8x16_t bl = vdupq_n_u8((uint8_t)(1u << (2 * c)));
@@ -335,6 +348,7 @@ static void KFN(vec_dot_q6_k)(int64_t n, float *restrict s, const void *restrict
 
         int32x4_t isum = zero;
         const int8_t *q8 = by[i].qs;
+        UNROLL
         for (int h = 0; h < 2; h++) {
             const uint8_t *ql = bx[i].ql + 64 * h, *qh = bx[i].qh + 32 * h;
             const uint8x16_t a0 = vld1q_u8(ql), a1 = vld1q_u8(ql + 16);
@@ -351,6 +365,7 @@ static void KFN(vec_dot_q6_k)(int64_t n, float *restrict s, const void *restrict
             lv[6] = vorrq_u8(vshrq_n_u8(c0, 4), vandq_u8(vshrq_n_u8(h0, 2), m2));
             lv[7] = vorrq_u8(vshrq_n_u8(c1, 4), vandq_u8(vshrq_n_u8(h1, 2), m2));
             int32x4_t p[8];
+            UNROLL
             for (int k = 0; k < 8; k++, q8 += 16)
                 p[k] = DOT(zero, vsubq_s8(vreinterpretq_s8_u8(lv[k]), off), vld1q_s8(q8));
             isum = vmlaq_s32(isum, fold4(p[0], p[1], p[2], p[3]), scale[2 * h]);

@@ -44,9 +44,6 @@ static inline float kt_hmax256_ps(__m256 v)
     m = _mm_max_ss(m, _mm_movehdup_ps(m));
     return _mm_cvtss_f32(m);
 }
-
-/* An IEEE half (the first of two at p when loading pairs) as float; exact. */
-static inline float kt_half_f32_x86(uint16_t h) { return _cvtsh_ss(h); }
 #endif
 
 #if defined(__AVX512F__)

@@ -1,0 +1,110 @@
+/* The per-row operations of the forward pass against direct formulas. */
+#include <math.h>
+#include <string.h>
+
+#include "ops.h"
+#include "quant/fp16.h"
+#include "test.h"
+
+static void test_rmsnorm(void)
+{
+    float x[5] = { 1, -2, 3, -4, 5 }, w[5] = { 1, 2, 1, 0.5f, 1 }, y[5];
+    rmsnorm(y, x, w, 5, 1e-5f);
+    double ms = (1 + 4 + 9 + 16 + 25) / 5.0, s = 1 / sqrt(ms + 1e-5);
+    bool ok = true;
+    for (int i = 0; i < 5; i++)
+        ok &= fabs(y[i] - x[i] * s * w[i]) < 1e-6;
+    CHECK(ok, "rmsnorm matches x / rms(x) * w");
+    rmsnorm(x, x, w, 5, 1e-5f); /* in place */
+    CHECK(memcmp(x, y, sizeof y) == 0, "rmsnorm in place gives the same bits");
+}
+
+/* Rotating by the angle of position p: pairs are (2i, 2i+1) for NORM and (i, i+n/2) for NEOX. */
+static void test_rope(void)
+{
+    enum { HD = 8, NROT = 8 };
+    float c[NROT / 2], s[NROT / 2];
+    const int pos = 7;
+    rope_tables(pos, NROT, 10000.0f, 1.0f, NULL, c, s);
+    bool ok = true;
+    for (int i = 0; i < NROT / 2; i++) {
+        double theta = pos * pow(10000.0, -2.0 * i / NROT);
+        ok &= fabs(c[i] - cos(theta)) < 1e-5 && fabs(s[i] - sin(theta)) < 1e-5;
+    }
+    CHECK(ok, "rope angles are pos * base^(-2i/n)");
+
+    float x[HD], norm[HD], neox[HD];
+    for (int i = 0; i < HD; i++)
+        x[i] = norm[i] = neox[i] = (float)(i + 1);
+    rope_apply(norm, 1, HD, NROT, ROPE_NORM, c, s);
+    rope_apply(neox, 1, HD, NROT, ROPE_NEOX, c, s);
+    ok = true;
+    for (int i = 0; i < NROT / 2; i++) {
+        ok &= fabsf(norm[2 * i] - (x[2 * i] * c[i] - x[2 * i + 1] * s[i])) < 1e-6f;
+        ok &= fabsf(norm[2 * i + 1] - (x[2 * i] * s[i] + x[2 * i + 1] * c[i])) < 1e-6f;
+        ok &= fabsf(neox[i] - (x[i] * c[i] - x[i + NROT / 2] * s[i])) < 1e-6f;
+        ok &= fabsf(neox[i + NROT / 2] - (x[i] * s[i] + x[i + NROT / 2] * c[i])) < 1e-6f;
+    }
+    CHECK(ok, "rope pairs adjacent dims (NORM) and halves (NEOX)");
+
+    /* only the first n_rot dims rotate; position 0 is the identity */
+    float y[HD];
+    for (int i = 0; i < HD; i++)
+        y[i] = (float)i;
+    rope_tables(3, 4, 10000.0f, 1.0f, NULL, c, s);
+    rope_apply(y, 1, HD, 4, ROPE_NEOX, c, s);
+    CHECK(y[4] == 4 && y[5] == 5 && y[6] == 6 && y[7] == 7, "dims past n_rot pass through");
+    rope_tables(0, NROT, 10000.0f, 1.0f, NULL, c, s);
+    memcpy(y, x, sizeof y);
+    rope_apply(y, 1, HD, NROT, ROPE_NORM, c, s);
+    CHECK(memcmp(x, y, sizeof y) == 0, "position 0 does not rotate");
+
+    /* linear scaling and frequency factors divide the angle */
+    float c2[NROT / 2], s2[NROT / 2], ff[NROT / 2] = { 1, 2, 4, 8 };
+    rope_tables(8, NROT, 10000.0f, 0.5f, NULL, c, s);
+    rope_tables(4, NROT, 10000.0f, 1.0f, NULL, c2, s2);
+    CHECK(fabsf(c[1] - c2[1]) < 1e-6f && fabsf(s[3] - s2[3]) < 1e-6f, "freq_scale 0.5 at pos 8 = pos 4");
+    rope_tables(8, NROT, 10000.0f, 1.0f, ff, c, s);
+    ok = true;
+    for (int i = 0; i < NROT / 2; i++)
+        ok &= fabs(c[i] - cos(8 * pow(10000.0, -2.0 * i / NROT) / ff[i])) < 1e-5;
+    CHECK(ok, "rope frequency factors divide the angles");
+}
+
+static void test_activations(void)
+{
+    float gate[6] = { -12, -1, 0, 0.5f, 3, 11 }, up[6] = { 1, 2, 3, 4, 5, 6 }, out[6];
+    gated_activation(out, gate, up, 6, FFN_SILU);
+    bool ok = true;
+    for (int i = 0; i < 6; i++)
+        ok &= fabsf(out[i] - gate[i] / (1 + expf(-gate[i])) * up[i]) < 1e-5f * (1 + fabsf(out[i]));
+    CHECK(ok, "SwiGLU: silu(gate) * up");
+    gated_activation(out, gate, up, 6, FFN_GELU);
+    ok = out[0] == 0 && out[5] == 11 * 6; /* clamped ends, as ggml */
+    for (int i = 1; i < 5; i++) {
+        double g = gate[i], ref = 0.5 * g * (1 + tanh(0.7978845608 * g * (1 + 0.044715 * g * g)));
+        ok &= fabs(out[i] - ref * up[i]) < 2e-3 * (1 + fabs(ref * up[i])); /* f16 rounding */
+        float h = kt_half_to_f32(kt_f32_to_half((float)ref));
+        ok &= fabsf(out[i] / up[i] - h) < 1e-6f * (1 + fabsf(h));
+    }
+    CHECK(ok, "GeGLU: tanh-GELU through f16 as ggml's table");
+
+    float x[3] = { -100, 0.5f, 100 };
+    softcap(x, 3, 30.0f);
+    CHECK(fabsf(x[0] + 30 * tanhf(100.0f / 30)) < 1e-4f && fabsf(x[1] - 30 * tanhf(0.5f / 30)) < 1e-6f &&
+              x[2] < 30.0f,
+          "softcap: cap * tanh(x / cap)");
+
+    float p[4] = { 1, 2, 3, -INFINITY };
+    softmax(p, 4);
+    double z = exp(-2) + exp(-1) + 1;
+    CHECK(fabs(p[0] - exp(-2) / z) < 1e-6 && fabs(p[2] - 1 / z) < 1e-6 && p[3] == 0, "softmax");
+}
+
+int main(void)
+{
+    test_rmsnorm();
+    test_rope();
+    test_activations();
+    return test_report();
+}
