@@ -16,7 +16,10 @@ static const struct {
     { "tokenize", cli_tokenize, "print the tokens of a text" },
     { "logits", cli_logits, "print the top logits at every position (differential tests)" },
     { "template", cli_template, "render a chat template for a conversation" },
+    { "chat", cli_chat, "chat with a model (interactive; also kestrel -cnv / -i)" },
     { "quantize", cli_quantize, "convert a model to a quantized type mix (as llama-quantize)" },
+    { "bench", cli_bench, "measure prompt and generation speed (as llama-bench)" },
+    { "synth", cli_synth, "write a random-weight model of a real model's shape" },
 };
 
 int main(int argc, char **argv)

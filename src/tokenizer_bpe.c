@@ -311,7 +311,8 @@ static int cache_store(bpe_session *s, const uint8_t *p, size_t n, uint64_t h)
         return -1;
     bpe_cache_slot *slot = cache_find(s, p, n, h);
     memcpy(s->key_arena + s->key_n, p, n);
-    memcpy(s->tok_arena + s->tok_n, s->out, sizeof *s->out * s->out_n);
+    if (s->out_n) /* a piece of bytes without tokens gives none */
+        memcpy(s->tok_arena + s->tok_n, s->out, sizeof *s->out * s->out_n);
     *slot = (bpe_cache_slot){ h, s->key_n, s->tok_n, (uint32_t)n, (uint32_t)s->out_n };
     s->key_n += n;
     s->tok_n += s->out_n;

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kestrel.h"
@@ -195,7 +196,10 @@ static void greedy_exactness(const char *target_name)
                 printf("%s case %d: kestrel's greedy agrees with llama.cpp's for %d of %d tokens\n", target_name, c,
                        agree_ref, na);
             /* several drafters and settings, each must reproduce the target */
-            for (int v = 0; v < (quick ? 3 : 6); v++) {
+            /* every case: the default draft and a fixed one; then one more per case, in turn */
+            const int variants[3] = { 0, 1, 2 + c % 4 };
+            for (int vi = 0; vi < 3; vi++) {
+                const int v = quick ? vi : variants[vi];
                 kestrel_spec_params p = kestrel_spec_default_params();
                 kestrel_context *d = dc;
                 const char *what = "draft model, defaults";
@@ -273,6 +277,8 @@ out:
 /* chi-square critical value for df degrees of freedom at the upper z quantile (Wilson-Hilferty) */
 static double chi2_critical(int df, double z)
 {
+    if (df <= 0)
+        return 1e-9; /* one cell: nothing to test, and the test must not pass by accident */
     double h = 2.0 / (9.0 * df);
     double t = 1.0 - h + z * sqrt(h);
     return df * t * t * t;
@@ -322,7 +328,8 @@ static void distribution_test(bool lookup)
     if (!m)
         return;
     const int nv = kestrel_n_vocab(m);
-    const char *text = lookup ? "Once upon a time, Lily saw a cat. Once upon a time, Lily saw" : "Once upon a time";
+    /* prompts after which the next token is far from certain */
+    const char *text = lookup ? "Tom saw a big red ball. Tom saw a big" : "She saw a big";
     int n_prompt;
     kestrel_token *prompt = kestrel_tokenize_alloc(m, text, strlen(text), true, false, &n_prompt);
     kestrel_context *tc = new_ctx(m, 128, KESTREL_KV_F32, 1), *dc = new_ctx(m, 128, KESTREL_KV_F32, 1);
@@ -360,7 +367,10 @@ static void distribution_test(bool lookup)
     kestrel_spec_params p = kestrel_spec_default_params();
     p.adaptive = false, p.n_max = 3, p.n_min = 0, p.p_min = 0.0f, p.draft_sampler = &dp, p.lookup = lookup;
     kestrel_spec *s = kestrel_spec_new(tc, lookup ? NULL : dc, &p, &sp);
-    const int runs = quick ? 800 : 4000;
+    int runs = quick ? 800 : 4000;
+    const char *r_env = getenv("KESTREL_SPEC_RUNS"); /* for looking closer by hand */
+    if (r_env && atoi(r_env) > 0)
+        runs = atoi(r_env);
     int *c1 = calloc((size_t)nv, sizeof *c1), *c2 = calloc((size_t)nv, sizeof *c2), *c3 = calloc((size_t)nv, sizeof *c3);
     kestrel_token out[8];
     int short_runs = 0;
@@ -575,20 +585,34 @@ static void cli(void)
     cli_result_free(&e);
 }
 
+static double seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+#define TIMED(call)                                                      \
+    do {                                                                 \
+        double t0_ = seconds();                                          \
+        call;                                                            \
+        printf("  %-40s %.1f s\n", #call, seconds() - t0_);              \
+    } while (0)
+
 int main(void)
 {
     const char *q = getenv("KESTREL_TEST_QUICK");
     quick = q && *q && strcmp(q, "0") != 0;
-    lookup_unit();
-    vocab_check();
-    batch_invariance();
-    greedy_exactness("gutenberg-41M-Q4_K_M");
+    TIMED(lookup_unit());
+    TIMED(vocab_check());
+    TIMED(batch_invariance());
+    TIMED(greedy_exactness("gutenberg-41M-Q4_K_M"));
     if (!quick)
-        greedy_exactness("gutenberg-41M-f16");
-    distribution_test(false);
-    distribution_test(true);
-    self_draft();
-    deepen();
-    cli();
+        TIMED(greedy_exactness("gutenberg-41M-f16"));
+    TIMED(distribution_test(false));
+    TIMED(distribution_test(true));
+    TIMED(self_draft());
+    TIMED(deepen());
+    TIMED(cli());
     return test_report();
 }

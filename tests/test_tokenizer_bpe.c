@@ -351,6 +351,30 @@ static void test_ignore_merges(vocab *llama3)
     CHECK(found, "llama3 has a token that merging alone does not make");
 }
 
+/* Falcon has no token for some control bytes: llama.cpp then tries each byte of
+ * the symbol's encoded (two-byte) spelling alone, finds none and drops it. */
+static void test_missing_bytes(const vocab *falcon)
+{
+    int n_missing = 0;
+    for (int b = 1; b < 0x80; b++) {
+        if (falcon->byte_token[b] >= 0)
+            continue;
+        n_missing++;
+        char text[3] = { 'a', (char)b, 'a' };
+        int n, n_a;
+        int32_t *ids = tokenize(falcon, text + 1, 1, false, false, &n);
+        CHECK(n == 0, "falcon: byte 0x%02x has no token and gives none (n=%d)", b, n);
+        free(ids);
+        ids = tokenize(falcon, text, 3, false, false, &n);
+        int32_t *a = tokenize(falcon, "a", 1, false, false, &n_a);
+        CHECK(n == 2 && n_a == 1 && ids[0] == a[0] && ids[1] == a[0],
+              "falcon: 'a' 0x%02x 'a' drops the byte (n=%d)", b, n);
+        free(ids);
+        free(a);
+    }
+    CHECK(n_missing > 0, "falcon lacks some control-byte tokens");
+}
+
 /* ---- round trips ------------------------------------------------------------ */
 
 static const char *const round_trip_texts[] = {
@@ -559,6 +583,7 @@ int main(void)
     if (llama3 && qwen2 && gpt2 && falcon && dscoder) {
         test_special(llama3, qwen2, gpt2);
         test_ignore_merges(llama3);
+        test_missing_bytes(falcon);
         const vocab *vocabs[] = { llama3, qwen2, gpt2, falcon, dscoder };
         const char *names[] = { "llama-bpe", "qwen2", "gpt-2", "falcon", "deepseek-coder" };
         test_round_trips(vocabs, names, 5, book, book_len);

@@ -180,7 +180,7 @@ typedef struct {
     const char *cpu_info, *isa;
     double bandwidth; /* bytes/s; <= 0: not measured */
     size_t bw_bytes;
-    int bw_passes;
+    int bw_passes, n_probes;
 } run_info;
 
 static const char *csv_fields[] = {
@@ -266,9 +266,9 @@ static void print_json(FILE *out, const result *rs, int n, const run_info *ri)
 
 static void print_md(FILE *out, const result *rs, int n, const run_info *ri)
 {
-    fprintf(out, "| %-30s | %10s | %10s | %-11s | %7s | %13s | %20s | %9s |\n", "model", "size", "params", "isa",
+    fprintf(out, "| %-30s | %11s | %10s | %-11s | %7s | %13s | %20s | %9s |\n", "model", "size", "params", "isa",
             "threads", "test", "t/s", "roofline");
-    static const int widths[] = { 30, 10, 10, 11, 7, 13, 20, 9 }; /* 0: left-aligned */
+    static const int widths[] = { 30, 11, 10, 11, 7, 13, 20, 9 }; /* 0: left-aligned */
     for (size_t c = 0; c < sizeof widths / sizeof widths[0]; c++) {
         fputs("| ", out);
         for (int i = 0; i < widths[c] - 1; i++)
@@ -292,22 +292,23 @@ static void print_md(FILE *out, const result *rs, int n, const run_info *ri)
         else
             snprintf(roof, sizeof roof, "-");
         /* "±" is two bytes but one column: pad by one more */
-        fprintf(out, "| %-30s | %10s | %10s | %-11s | %7d | %13s | %21s | %9s |\n", r->model_type, size, params,
+        fprintf(out, "| %-30s | %11s | %10s | %-11s | %7d | %13s | %21s | %9s |\n", r->model_type, size, params,
                 ri->isa, r->n_threads, test, ts, roof);
     }
     fputc('\n', out);
     if (ri->bandwidth > 0)
         fprintf(out,
-                "read bandwidth: %.2f GB/s (%d threads, %zu MiB buffer, best of %d passes)\n"
+                "read bandwidth: %.2f GB/s (%d threads, %zu MiB buffer, best of %d passes in %d probes)\n"
                 "roofline: tg t/s x (weight bytes read per token + KV cache at the mean position) / bandwidth\n",
-                ri->bandwidth / 1e9, rs && n ? rs[0].n_threads : 0, ri->bw_bytes >> 20, ri->bw_passes);
+                ri->bandwidth / 1e9, rs && n ? rs[0].n_threads : 0, ri->bw_bytes >> 20, ri->bw_passes * ri->n_probes,
+                ri->n_probes);
     fprintf(out, "build: kestrel %s (%s)\n", KESTREL_VERSION, ri->isa);
 }
 
 /* ---- driver ------------------------------------------------------------------- */
 
 static int bench_model(const char *path, int n_prompt, int n_gen, int n_threads, int reps, bool warmup,
-                       double bandwidth, result *rs, int *n_rs)
+                       result *rs, int *n_rs)
 {
     kestrel_model *model = kestrel_model_load(path);
     if (!model)
@@ -374,8 +375,6 @@ static int bench_model(const char *path, int n_prompt, int n_gen, int n_threads,
         if (ng) {
             /* the token at position i reads i + 1 cache rows: (ng + 1) / 2 on average */
             r->bytes_per_token = weights_per_token + (uint64_t)((double)kv_per_pos * (ng + 1) / 2.0);
-            if (bandwidth > 0)
-                r->roofline = r->avg_ts * (double)r->bytes_per_token / bandwidth;
         }
     }
     free(tokens);
@@ -457,20 +456,29 @@ int cli_bench(int argc, char **argv)
 
     char cpu[256];
     cpu_model(cpu, sizeof cpu);
-    run_info ri = { cpu, kestrel_isa(), 0.0, (size_t)bw_mib << 20, 5 };
-    if (bw_mib > 0) {
-        ri.bandwidth = kestrel_read_bandwidth(n_threads, ri.bw_bytes, ri.bw_passes);
-        if (ri.bandwidth < 0)
-            return cli_fail();
-    }
+    run_info ri = { cpu, kestrel_isa(), 0.0, (size_t)bw_mib << 20, 5, 0 };
     result *rs = calloc((size_t)n_models * 2, sizeof *rs);
     if (!rs) {
         fprintf(stderr, "kestrel bench: out of memory\n");
         return 1;
     }
+    /* The bandwidth is probed before the first model and after each one, and the
+     * best is kept: on a shared machine one probe may catch a busy moment. */
     int n_rs = 0, rc = 0;
-    for (int i = 0; i < n_models && rc == 0; i++) {
-        int e = bench_model(models[i], n_prompt, n_gen, n_threads, reps, warmup, ri.bandwidth, rs, &n_rs);
+    for (int i = 0; i <= n_models && rc == 0; i++) {
+        if (bw_mib > 0) {
+            double bw = kestrel_read_bandwidth(n_threads, ri.bw_bytes, ri.bw_passes);
+            if (bw < 0) {
+                rc = cli_fail();
+                break;
+            }
+            ri.n_probes++;
+            if (bw > ri.bandwidth)
+                ri.bandwidth = bw;
+        }
+        if (i == n_models)
+            break;
+        int e = bench_model(models[i], n_prompt, n_gen, n_threads, reps, warmup, rs, &n_rs);
         if (e == -2)
             fprintf(stderr, "kestrel bench: %s: out of memory\n", models[i]);
         if (e == -1) {
@@ -480,6 +488,9 @@ int cli_bench(int argc, char **argv)
             rc = 1;
         }
     }
+    for (int i = 0; i < n_rs; i++)
+        if (rs[i].n_gen && ri.bandwidth > 0)
+            rs[i].roofline = rs[i].avg_ts * (double)rs[i].bytes_per_token / ri.bandwidth;
     if (rc == 0) {
         if (fmt == FMT_MD)
             print_md(stdout, rs, n_rs, &ri);

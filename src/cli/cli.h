@@ -10,6 +10,9 @@ int cli_tokenize(int argc, char **argv);  /* kestrel tokenize -m model.gguf -p t
 int cli_logits(int argc, char **argv);    /* kestrel logits -m model.gguf -p text */
 int cli_template(int argc, char **argv);  /* kestrel template --chat-template F --messages M */
 int cli_quantize(int argc, char **argv);  /* kestrel quantize in.gguf out.gguf TYPE */
+int cli_bench(int argc, char **argv);     /* kestrel bench -m model.gguf [-p 512] [-n 128] */
+int cli_synth(int argc, char **argv);     /* kestrel synth --shape NAME --type TYPE -o out.gguf */
+int cli_chat(int argc, char **argv);      /* kestrel chat [-m model.gguf] */
 
 #endif
 

@@ -8,7 +8,7 @@
 #include "cli.h"
 #include "kestrel.h"
 
-int cli_quantize(int argc, char **argv);
+
 
 static int usage(FILE *out)
 {

@@ -48,9 +48,11 @@ static inline float hsum_ps4(__m128 s)
 static inline __m256i loadu256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
 
 /* The f16 field f of blocks p[0..3] as 4 floats. */
-#define HALVES4(p, f)                                                                       \
-    _mm_cvtph_ps(_mm_setr_epi16((short)(p)[0].f, (short)(p)[1].f, (short)(p)[2].f,          \
-                                (short)(p)[3].f, 0, 0, 0, 0))
+/* The four halves are packed in a general register first: scalar ALU ops
+ * instead of four vector inserts on the shuffle port the dot products need. */
+#define HALVES4(p, f)                                                                            \
+    _mm_cvtph_ps(_mm_cvtsi64_si128((long long)((uint64_t)(p)[0].f | (uint64_t)(p)[1].f << 16 |   \
+                                               (uint64_t)(p)[2].f << 32 | (uint64_t)(p)[3].f << 48)))
 
 /* Lane k (0..3) of v in all 8 lanes. */
 static inline __m256 lane8(__m128 v, int k)

@@ -1,5 +1,9 @@
-/* AVX-512 (F/BW/VL/DQ) kernels for the float types: F32·F32, F16·F16,
- * BF16·BF16 dot products and the F16 / BF16 conversions.
+/* AVX-512 (F/BW/VL/DQ) kernels for the float types: F32·F32 and BF16·BF16
+ * dot products, float -> F16 and the BF16 conversions.
+ *
+ * F16·F16 and f16 -> float stay with the AVX2 kernels: on this family (Sapphire /
+ * Emerald Rapids) the 512-bit VCVTPH2PS converts fewer halves per cycle than
+ * two 256-bit ones, and the 512-bit F16 dot measured ~1.6x slower than AVX2's.
  *
  * Dot products: products in f32 (exact for F16 and BF16), summed by FMA into
  * four 16-lane accumulators, 64 elements a step; the last n % 16 elements go
@@ -10,9 +14,8 @@
  * AVX512_BF16, and it flushes subnormals.
  *
  * Conversions are bit-identical to fp16.h (see avx2_float.c for the NaN
- * details): float -> f16 masks NaN lanes down to sign | 0x7e00; f16 -> float
- * clears the quiet bit VCVTPH2PS sets on signalling NaNs; bf16 both ways by
- * integer ops. Nothing here allocates; every load is unaligned. */
+ * details): float -> f16 masks NaN lanes down to sign | 0x7e00; bf16 both ways
+ * by integer ops. Nothing here allocates; every load is unaligned. */
 #include "quant.h"
 
 #if defined(__x86_64__)
@@ -54,56 +57,6 @@ static void vec_dot_f32_avx512(int64_t n, float *restrict s, const void *restric
 }
 
 /* ---- F16 ------------------------------------------------------------------ */
-
-static inline __m512 load_f16x16(const kt_half *p)
-{
-    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
-}
-
-static void vec_dot_f16_avx512(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy)
-{
-    const kt_half *x = vx, *y = vy;
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    int64_t i = 0;
-    for (; i + 64 <= n; i += 64) {
-        a0 = _mm512_fmadd_ps(load_f16x16(x + i), load_f16x16(y + i), a0);
-        a1 = _mm512_fmadd_ps(load_f16x16(x + i + 16), load_f16x16(y + i + 16), a1);
-        a2 = _mm512_fmadd_ps(load_f16x16(x + i + 32), load_f16x16(y + i + 32), a2);
-        a3 = _mm512_fmadd_ps(load_f16x16(x + i + 48), load_f16x16(y + i + 48), a3);
-    }
-    for (; i + 16 <= n; i += 16)
-        a0 = _mm512_fmadd_ps(load_f16x16(x + i), load_f16x16(y + i), a0);
-    if (i < n) {
-        const __mmask16 m = first_lanes(n - i);
-        const __m512 vx16 = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, x + i));
-        const __m512 vy16 = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, y + i));
-        a1 = _mm512_fmadd_ps(vx16, vy16, a1);
-    }
-    *s = sum4_ps16(a0, a1, a2, a3);
-}
-
-/* 16 halves -> 16 floats, bit-exact with kt_half_to_f32 (signalling NaNs kept). */
-static inline __m512 f16x16_to_f32_exact(__m256i h)
-{
-    const __m512 f = _mm512_cvtph_ps(h);
-    const __m256i mag = _mm256_and_si256(h, _mm256_set1_epi16(0x7fff));
-    const __mmask16 snan = _mm256_cmpgt_epi16_mask(mag, _mm256_set1_epi16(0x7c00)) &
-                           _mm256_cmplt_epi16_mask(mag, _mm256_set1_epi16(0x7e00));
-    const __m512i bits = _mm512_castps_si512(f);
-    return _mm512_castsi512_ps(_mm512_mask_andnot_epi32(bits, snan, _mm512_set1_epi32(0x00400000), bits));
-}
-
-static void to_float_f16_avx512(const void *restrict src, float *restrict dst, int64_t n)
-{
-    const kt_half *h = src;
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(dst + i, f16x16_to_f32_exact(_mm256_loadu_si256((const __m256i *)(h + i))));
-    if (i < n) {
-        const __mmask16 m = first_lanes(n - i);
-        _mm512_mask_storeu_ps(dst + i, m, f16x16_to_f32_exact(_mm256_maskz_loadu_epi16(m, h + i)));
-    }
-}
 
 /* 16 floats -> 16 halves, bit-exact with kt_f32_to_half (NaN -> sign | 0x7e00). */
 static inline __m256i f32x16_to_f16_exact(__m512 f)
@@ -200,8 +153,6 @@ static void from_float_bf16_avx512(const float *restrict src, void *restrict dst
 void kt_register_avx512_float(kt_traits *table)
 {
     table[KT_F32].vec_dot = vec_dot_f32_avx512;
-    table[KT_F16].vec_dot = vec_dot_f16_avx512;
-    table[KT_F16].to_float = to_float_f16_avx512;
     table[KT_F16].from_float = from_float_f16_avx512;
     table[KT_F16].quantize = from_float_f16_avx512;
     table[KT_BF16].vec_dot = vec_dot_bf16_avx512;

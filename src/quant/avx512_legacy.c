@@ -24,7 +24,9 @@
 #include "quant.h"
 
 #if defined(__x86_64__)
+#include <assert.h>
 #include <immintrin.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "blocks.h"
@@ -47,11 +49,41 @@ static inline float hsum_ps4(__m128 s)
     return _mm_cvtss_f32(s);
 }
 
-/* The f16 field f of blocks p[0..3] (or p[0..1]) as floats. */
-#define HALVES4(p, f)                                                                       \
-    _mm_cvtph_ps(_mm_setr_epi16((short)(p)[0].f, (short)(p)[1].f, (short)(p)[2].f,          \
-                                (short)(p)[3].f, 0, 0, 0, 0))
-#define HALVES2(p, f) _mm_cvtph_ps(_mm_setr_epi16((short)(p)[0].f, (short)(p)[1].f, 0, 0, 0, 0, 0, 0))
+/* The scales of 4 consecutive blocks, as [d_x d_y of the 4 | m_x s_y of the 4].
+ *  - Types without a minimum: the 4 halves of x, and of y, are gathered in a
+ *    general register (scalar loads, shifts, ors) and moved over with one MOVQ:
+ *    cheaper on the shuffle port than vector inserts.
+ *  - Types with a minimum need 4 fields per row: two 64-byte loads inside the 4
+ *    blocks (at 0 and WIN1) and one VPERMT2W pick field f0 of blocks 0..3 into
+ *    words 0..3 and field f1 into words 4..7, then one VCVTPH2PS. */
+#define HALVES4(p, f)                                                                            \
+    _mm_cvtph_ps(_mm_cvtsi64_si128((long long)((uint64_t)(p)[0].f | (uint64_t)(p)[1].f << 16 |   \
+                                               (uint64_t)(p)[2].f << 32 | (uint64_t)(p)[3].f << 48)))
+#define WIN1(S) (4 * (S) - 64 < 64 ? 4 * (S) - 64 : 64)
+#define WORD(o, S) ((o) + 2 <= 64 ? (o) / 2 : 32 + ((o) > WIN1(S) ? (o) - WIN1(S) : 0) / 2)
+#define FIELD_WORDS(S, o) WORD(o, S), WORD((o) + (S), S), WORD((o) + 2 * (S), S), WORD((o) + 3 * (S), S)
+#define SCALE_IDX(T, f0, f1)                                                          \
+    { FIELD_WORDS((int)sizeof(T), (int)offsetof(T, f0)), FIELD_WORDS((int)sizeof(T), (int)offsetof(T, f1)) }
+
+static const uint16_t IDX_Q4_1[32] = SCALE_IDX(block_q4_1, d, m);
+static const uint16_t IDX_Q5_1[32] = SCALE_IDX(block_q5_1, d, m);
+static const uint16_t IDX_Q8_1[32] = SCALE_IDX(block_q8_1, d, s);
+
+static_assert(4 * sizeof(block_q4_1) >= 64 && 3 * sizeof(block_q5_1) + 4 <= 128 &&
+                  3 * sizeof(block_q8_1) + 4 <= 128,
+              "scales_4blocks: the two windows must lie inside 4 blocks and cover every field");
+
+static inline __m256 scales_4blocks(const void *p, size_t stride, const uint16_t *idx)
+{
+    const char *c = p;
+    const __m512i w0 = _mm512_loadu_si512(c);
+    const __m512i w1 = _mm512_loadu_si512(c + WIN1(stride));
+    const __m512i words = _mm512_permutex2var_epi16(w0, _mm512_loadu_si512(idx), w1);
+    return _mm256_cvtph_ps(_mm512_castsi512_si128(words));
+}
+
+/* The f16 field f of blocks p[0..1] as floats (lanes 0, 1). */
+#define HALVES2(p, f) _mm_cvtph_ps(_mm_cvtsi32_si128((int)((uint32_t)(p)[0].f | (uint32_t)(p)[1].f << 16)))
 
 /* ---- unpacking ------------------------------------------------------------------- */
 
@@ -170,7 +202,7 @@ static inline __m256 dot32_signed(__m256i x, __m256i y)
 #define IDX_BYTES(k) _mm512_setr_epi32(k, k, k, k, k, k, k, k, k + 1, k + 1, k + 1, k + 1, k + 1, k + 1, k + 1, k + 1)
 
 /* One dot kernel: PAIR / ONE / IDX as above; MIN 1 adds m_x * s_y. */
-#define VEC_DOT(NAME, XT, YT, PAIR, ONE, IDX, MIN)                                                     \
+#define VEC_DOT(NAME, XT, YT, XIDX, YIDX, PAIR, ONE, IDX, MIN)                                                     \
     static void NAME(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy)    \
     {                                                                                                 \
         const XT *x = vx;                                                                             \
@@ -178,10 +210,13 @@ static inline __m256 dot32_signed(__m256i x, __m256i y)
         const int64_t nb = n / 32;                                                                    \
         __m512 a0 = _mm512_setzero_ps(), a1 = a0;                                                     \
         __m128 am = _mm_setzero_ps();                                                                 \
+        __m256 am8 = _mm256_setzero_ps();                                                             \
         int64_t i = 0;                                                                                \
         for (; i + 4 <= nb; i += 4) {                                                                 \
-            const __m512 d = _mm512_castps128_ps512(_mm_mul_ps(HALVES4(x + i, d), HALVES4(y + i, d)));  \
-            MIN_TERM4(MIN, x + i, y + i);                                                             \
+            /* [d_x d_y of blocks i..i+3 | m_x s_y of them (types with a minimum)] */                 \
+            const __m256 p = SCALES4_##MIN(x + i, y + i, XT, YT, XIDX, YIDX);                          \
+            MIN_TERM4(MIN, p);                                                                        \
+            const __m512 d = _mm512_castps256_ps512(p);                                               \
             a0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(IDX(0), d), _mm512_cvtepi32_ps(PAIR(x + i, y + i)), a0); \
             a1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(IDX(2), d), _mm512_cvtepi32_ps(PAIR(x + i + 2, y + i + 2)), a1); \
         }                                                                                             \
@@ -197,25 +232,30 @@ static inline __m256 dot32_signed(__m256i x, __m256i y)
             tail = hsum_ps8(_mm256_mul_ps(_mm256_set1_ps(d), ONE(x + i, y + i)));                      \
             MIN_TERM1(MIN, x + i, y + i);                                                             \
         }                                                                                             \
+        am = _mm_add_ps(am, _mm256_extractf128_ps(am8, 1));                                           \
         *s = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) + hsum_ps4(am) + tail;                       \
     }
 
-/* The m_x * s_y terms (types with a minimum only: the MIN argument picks). */
-#define MIN_TERM4(MIN, xp, yp) MIN_TERM4_##MIN(xp, yp)
+/* The scales of 4 blocks, and the m_x * s_y terms (types with a minimum only:
+ * the MIN argument picks). */
+#define SCALES4_0(xp, yp, XT, YT, XIDX, YIDX) _mm256_castps128_ps256(_mm_mul_ps(HALVES4(xp, d), HALVES4(yp, d)))
+#define SCALES4_1(xp, yp, XT, YT, XIDX, YIDX) \
+    _mm256_mul_ps(scales_4blocks(xp, sizeof(XT), XIDX), scales_4blocks(yp, sizeof(YT), YIDX))
+#define MIN_TERM4(MIN, p) MIN_TERM4_##MIN(p)
 #define MIN_TERM2(MIN, xp, yp) MIN_TERM2_##MIN(xp, yp)
 #define MIN_TERM1(MIN, xp, yp) MIN_TERM1_##MIN(xp, yp)
-#define MIN_TERM4_0(xp, yp) ((void)0)
+#define MIN_TERM4_0(p) ((void)0)
 #define MIN_TERM2_0(xp, yp) ((void)0)
 #define MIN_TERM1_0(xp, yp) ((void)0)
-#define MIN_TERM4_1(xp, yp) (am = _mm_fmadd_ps(HALVES4(xp, m), HALVES4(yp, s), am))
+#define MIN_TERM4_1(p) (am8 = _mm256_add_ps(am8, (p)))
 #define MIN_TERM2_1(xp, yp) (am = _mm_fmadd_ps(HALVES2(xp, m), HALVES2(yp, s), am))
 #define MIN_TERM1_1(xp, yp) (tail += _cvtsh_ss((xp)->m) * _cvtsh_ss((yp)->s))
 
-VEC_DOT(vec_dot_q4_0_avx512, block_q4_0, block_q8_0, PAIR_Q4_0, ONE_Q4_0, IDX_NIBBLE, 0)
-VEC_DOT(vec_dot_q4_1_avx512, block_q4_1, block_q8_1, PAIR_Q4_1, ONE_Q4_1, IDX_NIBBLE, 1)
-VEC_DOT(vec_dot_q5_0_avx512, block_q5_0, block_q8_0, PAIR_Q5_0, ONE_Q5_0, IDX_NIBBLE, 0)
-VEC_DOT(vec_dot_q5_1_avx512, block_q5_1, block_q8_1, PAIR_Q5_1, ONE_Q5_1, IDX_NIBBLE, 1)
-VEC_DOT(vec_dot_q8_0_avx512, block_q8_0, block_q8_0, PAIR_Q8_0, ONE_Q8_0, IDX_BYTES, 0)
+VEC_DOT(vec_dot_q4_0_avx512, block_q4_0, block_q8_0, none, none, PAIR_Q4_0, ONE_Q4_0, IDX_NIBBLE, 0)
+VEC_DOT(vec_dot_q4_1_avx512, block_q4_1, block_q8_1, IDX_Q4_1, IDX_Q8_1, PAIR_Q4_1, ONE_Q4_1, IDX_NIBBLE, 1)
+VEC_DOT(vec_dot_q5_0_avx512, block_q5_0, block_q8_0, none, none, PAIR_Q5_0, ONE_Q5_0, IDX_NIBBLE, 0)
+VEC_DOT(vec_dot_q5_1_avx512, block_q5_1, block_q8_1, IDX_Q5_1, IDX_Q8_1, PAIR_Q5_1, ONE_Q5_1, IDX_NIBBLE, 1)
+VEC_DOT(vec_dot_q8_0_avx512, block_q8_0, block_q8_0, none, none, PAIR_Q8_0, ONE_Q8_0, IDX_BYTES, 0)
 
 /* ---- activation quantizers ------------------------------------------------------------ */
 

@@ -11,6 +11,7 @@
 
 #if defined(__aarch64__)
 #include <arm_neon.h>
+#include <string.h>
 
 #include "fp16.h"
 
@@ -47,7 +48,9 @@ static inline void load_f16x8(const kt_half *p, float32x4_t *lo, float32x4_t *hi
 
 static inline float half_to_float(kt_half h)
 {
-    return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(h))), 0);
+    __fp16 f;
+    memcpy(&f, &h, sizeof f);
+    return (float)f;
 }
 
 static void vec_dot_f16_neon(int64_t n, float *restrict s, const void *restrict x, const void *restrict y)

@@ -23,18 +23,34 @@
 
 #include <arm_neon.h>
 #include <string.h>
+#if defined(__linux__)
 #include <sys/auxv.h>
+#endif
 
 #include "blocks.h"
 
-#ifndef HWCAP_ASIMDDP
+#if defined(__linux__) && !defined(HWCAP_ASIMDDP)
 #define HWCAP_ASIMDDP (1UL << 20)
 #endif
 
-/* Exact, as kt_half_to_f32 (FCVT). */
+/* Whether the CPU has SDOT/UDOT: Linux reports it in hwcaps; every Apple arm64 CPU has it. */
+static inline int cpu_has_dotprod(void)
+{
+#if defined(__linux__)
+    return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#elif defined(__APPLE__)
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+/* Exact, as kt_half_to_f32 (one FCVT). */
 static inline float h2f(kt_half h)
 {
-    return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(h))), 0);
+    __fp16 f;
+    memcpy(&f, &h, sizeof f);
+    return (float)f;
 }
 
 /* acc += the 16 products a[i] * b[i], widened through int16 (|a * b| <= 2^14). */
@@ -148,7 +164,7 @@ static inline int32_t k4_mins_dot(const int16_t bsums[16], uint8x8_t mn8)
 void kt_register_neon_kquants(kt_traits *table)
 {
 #ifdef HAVE_DOTPROD_VARIANT
-    if (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) {
+    if (cpu_has_dotprod()) {
         table[KT_Q2_K].vec_dot = vec_dot_q2_k_dotprod;
         table[KT_Q3_K].vec_dot = vec_dot_q3_k_dotprod;
         table[KT_Q4_K].vec_dot = vec_dot_q4_k_dotprod;

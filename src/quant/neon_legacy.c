@@ -25,18 +25,34 @@
 
 #include <arm_neon.h>
 #include <string.h>
+#if defined(__linux__)
 #include <sys/auxv.h>
+#endif
 
 #include "blocks.h"
 
-#ifndef HWCAP_ASIMDDP
+#if defined(__linux__) && !defined(HWCAP_ASIMDDP)
 #define HWCAP_ASIMDDP (1UL << 20)
 #endif
 
-/* Exact, as kt_half_to_f32 (FCVT). */
+/* Whether the CPU has SDOT/UDOT: Linux reports it in hwcaps; every Apple arm64 CPU has it. */
+static inline int cpu_has_dotprod(void)
+{
+#if defined(__linux__)
+    return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#elif defined(__APPLE__)
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+/* Exact, as kt_half_to_f32 (one FCVT). */
 static inline float h2f(kt_half h)
 {
-    return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(h))), 0);
+    __fp16 f;
+    memcpy(&f, &h, sizeof f);
+    return (float)f;
 }
 
 /* acc += the 16 products a[i] * b[i], widened through int16 (|a * b| <= 2^14). */
@@ -91,7 +107,7 @@ static inline void q5_high_bits(const uint8_t qh[4], uint8x16_t *lo, uint8x16_t 
 void kt_register_neon_legacy(kt_traits *table)
 {
 #ifdef HAVE_DOTPROD_VARIANT
-    if (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) {
+    if (cpu_has_dotprod()) {
         table[KT_Q4_0].vec_dot = vec_dot_q4_0_dotprod;
         table[KT_Q4_1].vec_dot = vec_dot_q4_1_dotprod;
         table[KT_Q5_0].vec_dot = vec_dot_q5_0_dotprod;
