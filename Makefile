@@ -62,10 +62,6 @@ else
 AARCH64_TEST_NOTE := echo "aarch64 tests skipped: install gcc-aarch64-linux-gnu qemu-user"
 endif
 endif
-ifneq (,$(findstring aarch64,$(TARGET)))
-# dispatch.c's cpu_has() is unused when building for aarch64; until it is fixed there:
-$(BUILD)/src/quant/dispatch.o: ISA_FLAGS = -Wno-unused-function
-endif
 # ---- aarch64 (1/2): end ------------------------------------------------------------------
 
 .PHONY: all test test-asan clean bench

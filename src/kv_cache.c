@@ -17,7 +17,7 @@ int kv_cache_init(kv_cache *kv, kestrel_kv_type type, int n_layer, int n_ctx, in
     size_t n = (size_t)n_layer * (size_t)n_ctx * (size_t)kv_dim;
     if (n / (size_t)n_ctx / (size_t)n_layer != (size_t)kv_dim || n > SIZE_MAX / 2 / kv->elem_size)
         return kestrel_fail(NULL, "KV cache of %d positions is too large", n_ctx);
-    /* calloc: pages of positions never reached are never touched, so cost no memory. */
+    /* calloc: zeroed, so positions not yet written hold finite values. */
     kv->k = calloc(n, kv->elem_size);
     kv->v = calloc(n, kv->elem_size);
     if (!kv->k || !kv->v) {
@@ -34,20 +34,23 @@ void kv_cache_free(kv_cache *kv)
     kv->k = kv->v = NULL;
 }
 
-static void store_rows(const kv_cache *kv, uint8_t *dst, const float *src, int n)
+/* Row t of src (kv_dim values) goes to column pos + t of every channel row. */
+static void store_columns(const kv_cache *kv, uint8_t *layer_base, int pos, int n, const float *src)
 {
-    size_t count = (size_t)n * kv->kv_dim;
-    if (kv->type == KESTREL_KV_F32) {
-        memcpy(dst, src, count * sizeof(float));
-        return;
+    for (int c = 0; c < kv->kv_dim; c++) {
+        uint8_t *row = layer_base + ((size_t)c * kv->n_ctx + pos) * kv->elem_size;
+        if (kv->type == KESTREL_KV_F32)
+            for (int t = 0; t < n; t++)
+                ((float *)row)[t] = src[(size_t)t * kv->kv_dim + c];
+        else
+            for (int t = 0; t < n; t++)
+                ((kt_half *)row)[t] = kt_f32_to_half(src[(size_t)t * kv->kv_dim + c]);
     }
-    kt_half *h = (kt_half *)dst;
-    for (size_t i = 0; i < count; i++)
-        h[i] = kt_f32_to_half(src[i]);
 }
 
 void kv_cache_store(kv_cache *kv, int layer, int pos, int n, const float *keys, const float *values)
 {
-    store_rows(kv, (uint8_t *)kv_cache_k_row(kv, layer, pos), keys, n);
-    store_rows(kv, (uint8_t *)kv_cache_v_row(kv, layer, pos), values, n);
+    const size_t layer_bytes = (size_t)kv->kv_dim * kv->n_ctx * kv->elem_size;
+    store_columns(kv, kv->k + (size_t)layer * layer_bytes, pos, n, keys);
+    store_columns(kv, kv->v + (size_t)layer * layer_bytes, pos, n, values);
 }

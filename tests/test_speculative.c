@@ -367,7 +367,7 @@ static void distribution_test(bool lookup)
     kestrel_spec_params p = kestrel_spec_default_params();
     p.adaptive = false, p.n_max = 3, p.n_min = 0, p.p_min = 0.0f, p.draft_sampler = &dp, p.lookup = lookup;
     kestrel_spec *s = kestrel_spec_new(tc, lookup ? NULL : dc, &p, &sp);
-    int runs = quick ? 800 : 4000;
+    int runs = quick ? 2000 : 4000;
     const char *r_env = getenv("KESTREL_SPEC_RUNS"); /* for looking closer by hand */
     if (r_env && atoi(r_env) > 0)
         runs = atoi(r_env);

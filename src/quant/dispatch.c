@@ -51,8 +51,6 @@ static bool cpu_has(int isa)
     default: return false;
     }
 }
-#else
-static bool cpu_has(int isa) { return isa == KT_ISA_NEON; }
 #endif
 
 bool kt_isa_supported(int isa)

@@ -33,18 +33,6 @@
 #define HWCAP_ASIMDDP (1UL << 20)
 #endif
 
-/* Whether the CPU has SDOT/UDOT: Linux reports it in hwcaps; every Apple arm64 CPU has it. */
-static inline int cpu_has_dotprod(void)
-{
-#if defined(__linux__)
-    return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
-#elif defined(__APPLE__)
-    return 1;
-#else
-    return 0;
-#endif
-}
-
 /* Exact, as kt_half_to_f32 (one FCVT). */
 static inline float h2f(kt_half h)
 {
@@ -66,7 +54,7 @@ static inline int32x4_t fold4(int32x4_t p0, int32x4_t p1, int32x4_t p2, int32x4_
     return vpaddq_s32(vpaddq_s32(p0, p1), vpaddq_s32(p2, p3));
 }
 
-/* Sixteen bytes as four int32x4 (sign- or zero-extended by the caller's view). */
+/* Sixteen signed bytes as four int32x4 (the unsigned scales passed here are all < 128). */
 static inline void widen16_s8(int8x16_t v, int32x4_t out[4])
 {
     const int16x8_t lo = vmovl_s8(vget_low_s8(v)), hi = vmovl_high_s8(v);
@@ -159,6 +147,20 @@ static inline int32_t k4_mins_dot(const int16_t bsums[16], uint8x8_t mn8)
 #undef DOT
 #undef KFN
 #pragma GCC pop_options
+#endif
+
+#ifdef HAVE_DOTPROD_VARIANT
+/* Whether the CPU has SDOT/UDOT: Linux reports it in hwcaps; every Apple arm64 CPU has it. */
+static inline int cpu_has_dotprod(void)
+{
+#if defined(__linux__)
+    return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#elif defined(__APPLE__)
+    return 1;
+#else
+    return 0;
+#endif
+}
 #endif
 
 void kt_register_neon_kquants(kt_traits *table)

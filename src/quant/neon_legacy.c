@@ -35,18 +35,6 @@
 #define HWCAP_ASIMDDP (1UL << 20)
 #endif
 
-/* Whether the CPU has SDOT/UDOT: Linux reports it in hwcaps; every Apple arm64 CPU has it. */
-static inline int cpu_has_dotprod(void)
-{
-#if defined(__linux__)
-    return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
-#elif defined(__APPLE__)
-    return 1;
-#else
-    return 0;
-#endif
-}
-
 /* Exact, as kt_half_to_f32 (one FCVT). */
 static inline float h2f(kt_half h)
 {
@@ -102,6 +90,20 @@ static inline void q5_high_bits(const uint8_t qh[4], uint8x16_t *lo, uint8x16_t 
 #undef DOT
 #undef KFN
 #pragma GCC pop_options
+#endif
+
+#ifdef HAVE_DOTPROD_VARIANT
+/* Whether the CPU has SDOT/UDOT: Linux reports it in hwcaps; every Apple arm64 CPU has it. */
+static inline int cpu_has_dotprod(void)
+{
+#if defined(__linux__)
+    return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#elif defined(__APPLE__)
+    return 1;
+#else
+    return 0;
+#endif
+}
 #endif
 
 void kt_register_neon_legacy(kt_traits *table)
