@@ -39,5 +39,12 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
             if (strcmp(argv[1], commands[i].name) == 0)
                 return commands[i].run(argc - 1, argv + 1);
+    /* llama.cpp's conversation flags turn a run into a chat */
+    static const char *const chat_flags[] = { "-cnv", "--conversation", "-i", "--interactive", "-if",
+                                              "--interactive-first" };
+    for (int a = 1; a < argc; a++)
+        for (size_t f = 0; f < sizeof chat_flags / sizeof chat_flags[0]; f++)
+            if (strcmp(argv[a], chat_flags[f]) == 0)
+                return cli_chat(argc, argv);
     return cli_run(argc, argv);
 }

@@ -23,15 +23,35 @@ void matmul(kestrel_context *ctx, const weight *w, const float *x, int n_tok, fl
     const uint8_t *act = (const uint8_t *)x;
     size_t act_stride = (size_t)w->ne0 * sizeof(float);
 
+    const kt_gemm *g = wt->gemm;
+
     if (act_type != KT_F32) {
         const kt_traits *at = kt_get_traits(act_type);
         int64_t t0, t1;
         split(n_tok, ith, nth, &t0, &t1);
-        for (int64_t t = t0; t < t1; t++)
-            at->from_float(x + t * w->ne0, (uint8_t *)ctx->act_q + t * act_row, w->ne0);
+        for (int64_t t = t0; t < t1; t++) {
+            uint8_t *row = (uint8_t *)ctx->act_q + t * act_row;
+            at->from_float(x + t * w->ne0, row, w->ne0);
+            if (g && g->prep)
+                g->prep(w->ne0, row);
+        }
         threadpool_barrier(ctx->pool);
         act = ctx->act_q;
         act_stride = act_row;
+    }
+
+    if (g) {
+        /* Row tiles of g->rows, split evenly; each output's float ops do not
+         * depend on the tile, the token count or the split (quant.h). */
+        const int64_t ntiles = (w->ne1 + g->rows - 1) / g->rows;
+        int64_t k0, k1;
+        split(ntiles, ith, nth, &k0, &k1);
+        const int64_t r0 = k0 * g->rows, r1 = k1 * g->rows < w->ne1 ? k1 * g->rows : w->ne1;
+        if (r1 > r0)
+            g->run(w->ne0, w->data + (size_t)r0 * w->row_bytes, w->row_bytes, r1 - r0, act, act_stride, n_tok,
+                   out + r0, (size_t)w->ne1);
+        threadpool_barrier(ctx->pool);
+        return;
     }
 
     int64_t r0, r1;

@@ -8,7 +8,9 @@
  * The activations are first converted to the weight type's vec_dot_type (8-bit
  * blocks for quantized weights). Called by every thread ith of nth of a pass;
  * returns after a barrier, with all of out written. Each output is one vec_dot
- * call whatever n_tok is, so a token's result does not depend on its batch. */
+ * call whatever n_tok is, or, where the type has a tile kernel (kt_gemm), one
+ * lane of it computed with the same float ops whatever n_tok and the thread
+ * split are, so a token's result does not depend on its batch. */
 void matmul(kestrel_context *ctx, const weight *w, const float *x, int n_tok, float *out, int ith, int nth);
 
 /* Bytes per activation row that matmul needs for a row of n values, any weight type. */

@@ -157,6 +157,14 @@ static int read_hparams(kestrel_model *m)
     }
     if (spec->features & (SWA_EVEN | SWA_ALL)) {
         hp->n_swa = (spec->features & SWA_EVEN) ? 4096 : 0;
+        /* Phi-3 files converted before the window key existed: llama.cpp's defaults
+         * (mini/medium 4k: 2047; mini 128k: 262144; medium 128k: 131072) */
+        if ((spec->features & SWA_ALL) && (hp->n_layer == 32 || hp->n_layer == 40) && hp->n_ctx_train == 4096)
+            hp->n_swa = 2047;
+        else if ((spec->features & SWA_ALL) && hp->n_layer == 32 && hp->n_head_kv == 32 && hp->n_ctx_train == 131072)
+            hp->n_swa = 262144;
+        else if ((spec->features & SWA_ALL) && hp->n_layer == 40 && hp->n_ctx_train == 131072)
+            hp->n_swa = 131072;
         if (get_arch_u32(m, "attention.sliding_window", &hp->n_swa, false))
             return -1;
         if ((spec->features & SWA_ALL) && hp->n_swa == 0)

@@ -1,4 +1,5 @@
-/* kestrel synth: random-weight Llama GGUFs of real shapes.
+/* kestrel synth: random-weight GGUFs of real shapes, Llama or one of the
+ * other architectures kestrel runs.
  *
  * Every matrix is N(0, sigma^2), every norm 1 + N(0, 0.01^2) in F32, then
  * quantized with the reference (best-quality) quantizer of its type. Each row
@@ -25,15 +26,21 @@
 
 static const synth_shape shapes[] = {
     { "tiny", "256 embd, 2 layers, 4/2 heads, ff 512, 512-token synthesized vocab (tests)",
-      256, 2, 4, 2, 512, 512, 512, 10000.0f, 1e-5f, false, NULL, true },
+      256, 2, 4, 2, 512, 512, 512, 10000.0f, 1e-5f, false, NULL, true, 0, 0 },
     { "small", "512 embd, 4 layers, 8/4 heads, ff 1536, Llama 2 vocab (quick benchmarks)",
-      512, 4, 8, 4, 1536, 32000, 1024, 10000.0f, 1e-5f, false, "ggml-vocab-llama-spm.gguf", true },
+      512, 4, 8, 4, 1536, 32000, 1024, 10000.0f, 1e-5f, false, "ggml-vocab-llama-spm.gguf", true, 0, 0 },
     { "tinyllama-1.1b", "TinyLlama 1.1B: 2048 embd, 22 layers, 32/4 heads, ff 5632, vocab 32000",
-      2048, 22, 32, 4, 5632, 32000, 2048, 10000.0f, 1e-5f, false, "ggml-vocab-llama-spm.gguf", false },
+      2048, 22, 32, 4, 5632, 32000, 2048, 10000.0f, 1e-5f, false, "ggml-vocab-llama-spm.gguf", false, 0, 0 },
     { "llama-3.2-1b", "Llama 3.2 1B: 2048 embd, 16 layers, 32/8 heads, ff 8192, vocab 128256, tied",
-      2048, 16, 32, 8, 8192, 128256, 131072, 500000.0f, 1e-5f, true, "ggml-vocab-llama-bpe.gguf", false },
+      2048, 16, 32, 8, 8192, 128256, 131072, 500000.0f, 1e-5f, true, "ggml-vocab-llama-bpe.gguf", false, 0, 0 },
     { "qwen2.5-0.5b", "Qwen2.5 0.5B as llama arch (no qkv bias): 896 embd, 24 layers, 14/2 heads, ff 4864, vocab 151936, tied",
-      896, 24, 14, 2, 4864, 151936, 32768, 1000000.0f, 1e-6f, true, "ggml-vocab-qwen2.gguf", false },
+      896, 24, 14, 2, 4864, 151936, 32768, 1000000.0f, 1e-6f, true, "ggml-vocab-qwen2.gguf", false, 0, 0 },
+    /* Architecture tests: small enough to commit, weights large enough that attention is not
+     * uniform and every norm, bias and soft-cap changes the logits. */
+    { "micro", "64 embd, 2 layers, 4/2 heads, ff 128, 512-token vocab, weights N(0, 0.125^2) (arch tests)",
+      64, 2, 4, 2, 128, 512, 512, 10000.0f, 1e-5f, false, NULL, true, 0.125f, 0.1f },
+    { "nano", "32 embd, 2 layers, 2/1 heads, ff 48, 512-token vocab, weights N(0, 0.18^2) (deep arch tests)",
+      32, 2, 2, 1, 48, 512, 512, 10000.0f, 1e-5f, false, NULL, true, 0.18f, 0.1f },
 };
 
 /* llama_ftype numbers as general.file_type stores them. Q3_K, Q4_K and Q5_K
@@ -142,9 +149,10 @@ int synth_matrix_type(const synth_ftype *ft, enum synth_role role, int layer, in
 typedef struct {
     char name[64];
     int type;
-    int64_t ne0, ne1;   /* ne1 = 1: a norm vector */
-    float sigma;        /* N(0, sigma^2); norms: 1 + N(0, sigma^2) */
-    bool norm;
+    int64_t ne0, ne1;   /* ne1 = 1: a vector (norm, bias, rope factors) */
+    float mean, sigma;  /* N(mean, sigma^2): norms have mean 1 */
+    int n_dims;
+    const float *values; /* fixed contents (rope_freqs) instead of random ones */
 } synth_tensor;
 
 #define SIGMA_MATRIX 0.02f
@@ -159,19 +167,24 @@ static void add_matrix(synth_tensor *t, size_t *n, const char *name, int type, i
     x->type = type;
     x->ne0 = ne0;
     x->ne1 = ne1;
+    x->mean = 0.0f;
     x->sigma = sigma;
-    x->norm = false;
+    x->n_dims = 2;
+    x->values = NULL;
 }
 
-static void add_norm(synth_tensor *t, size_t *n, const char *name, int64_t ne0)
+/* An F32 vector: 1 + N(0, sigma^2) for a norm, N(0, sigma^2) for a bias. */
+static void add_vector(synth_tensor *t, size_t *n, const char *name, int64_t ne0, float mean, float sigma)
 {
     synth_tensor *x = &t[(*n)++];
     snprintf(x->name, sizeof x->name, "%s", name);
     x->type = KT_F32;
     x->ne0 = ne0;
     x->ne1 = 1;
-    x->sigma = SIGMA_NORM;
-    x->norm = true;
+    x->mean = mean;
+    x->sigma = sigma;
+    x->n_dims = 1;
+    x->values = NULL;
 }
 
 /* ---- vocabularies ----------------------------------------------------------- */
@@ -320,9 +333,13 @@ static void gen_rows(void *arg, int ith, int nth)
     float *row = job->scratch + (size_t)ith * (size_t)job->scratch_n;
     int64_t r0 = t->ne1 * ith / nth, r1 = t->ne1 * (ith + 1) / nth;
     for (int64_t r = r0; r < r1; r++) {
-        kestrel_rng rng;
-        row_rng(&rng, job->seed, job->index, (uint64_t)r);
-        fill_normal(&rng, row, t->ne0, t->norm ? 1.0f : 0.0f, t->sigma);
+        if (t->values) {
+            memcpy(row, t->values + (size_t)r * (size_t)t->ne0, (size_t)t->ne0 * sizeof(float));
+        } else {
+            kestrel_rng rng;
+            row_rng(&rng, job->seed, job->index, (uint64_t)r);
+            fill_normal(&rng, row, t->ne0, t->mean, t->sigma);
+        }
         tr->quantize(row, job->out + (size_t)r * job->row_bytes, t->ne0);
     }
 }
@@ -337,9 +354,80 @@ kestrel_synth_params kestrel_synth_default_params(void)
     return p;
 }
 
+/* ---- architectures ------------------------------------------------------------ */
+
+enum synth_arch_feature {
+    A_QKV_BIAS = 1 << 0,  /* attn_q/k/v.bias (qwen2) */
+    A_QK_NORM = 1 << 1,   /* attn_q_norm / attn_k_norm, one weight per head dim (qwen3) */
+    A_FUSED = 1 << 2,     /* attn_qkv and ffn_up = gate | up, no ffn_gate; output.weight required (phi3) */
+    A_TIED = 1 << 3,      /* the output is always token_embd (gemma, gemma2) */
+    A_POST_NORMS = 1 << 4, /* post_attention_norm, post_ffw_norm (gemma2) */
+    A_SOFTCAP = 1 << 5,   /* soft-capping keys (gemma2) */
+    A_SWA = 1 << 6,       /* attention.sliding_window (phi3, gemma2) */
+    A_ROPE_FREQS = 1 << 7, /* rope_freqs.weight may be added (llama) */
+};
+
+static const struct {
+    const char *name;
+    unsigned features;
+} synth_archs[] = {
+    { "llama", A_ROPE_FREQS },
+    { "qwen2", A_QKV_BIAS },
+    { "qwen3", A_QK_NORM },
+    { "phi3", A_FUSED | A_SWA },
+    { "gemma", A_TIED },
+    { "gemma2", A_TIED | A_POST_NORMS | A_SOFTCAP | A_SWA },
+};
+
+int synth_llama3_rope_freqs(const char *spec, int n_rot, float base, float *out)
+{
+    double factor = 8, low = 1, high = 4, orig = 8192;
+    if (strcmp(spec, "llama3") != 0) {
+        char tail;
+        if (sscanf(spec, "%lf,%lf,%lf,%lf%c", &factor, &low, &high, &orig, &tail) != 4 || !(factor >= 1) ||
+            !(low > 0) || !(high > low) || !(orig >= 1))
+            return -1;
+    }
+    const double pi = 3.14159265358979323846;
+    const double low_wavelen = orig / low, high_wavelen = orig / high;
+    for (int i = 0; i < n_rot / 2; i++) {
+        const double freq = pow((double)base, -2.0 * i / n_rot);
+        const double wavelen = 2 * pi / freq;
+        double f;
+        if (wavelen < high_wavelen) {
+            f = 1; /* high frequencies keep their speed */
+        } else if (wavelen > low_wavelen) {
+            f = factor; /* low frequencies are slowed by the full factor */
+        } else {
+            const double smooth = (orig / wavelen - low) / (high - low);
+            f = 1 / ((1 - smooth) / factor + smooth);
+        }
+        out[i] = (float)f;
+    }
+    return 0;
+}
+
 int kestrel_synth(const char *path, const kestrel_synth_params *params)
 {
+    return synth_write(path, params, NULL);
+}
+
+int synth_write(const char *path, const kestrel_synth_params *params, const synth_arch_params *ap)
+{
     kestrel_synth_params p = params ? *params : kestrel_synth_default_params();
+    synth_arch_params a;
+    if (ap)
+        a = *ap;
+    else
+        memset(&a, 0, sizeof a);
+    const char *arch = a.arch ? a.arch : "llama";
+    int arch_i = -1;
+    for (size_t i = 0; i < sizeof synth_archs / sizeof synth_archs[0]; i++)
+        if (strcmp(synth_archs[i].name, arch) == 0)
+            arch_i = (int)i;
+    if (arch_i < 0)
+        return kestrel_fail(path, "unknown architecture '%s' (llama, qwen2, qwen3, phi3, gemma, gemma2)", arch);
+    const unsigned af = synth_archs[arch_i].features;
     const synth_shape *sh = p.shape ? synth_find_shape(p.shape) : NULL;
     if (!sh)
         return kestrel_fail(path, "unknown shape '%s'", p.shape ? p.shape : "(null)");
@@ -349,8 +437,22 @@ int kestrel_synth(const char *path, const kestrel_synth_params *params)
     int n_layer = p.n_layer > 0 ? p.n_layer : sh->n_layer;
     if (n_layer > 4096)
         return kestrel_fail(path, "%d layers is too many", n_layer);
-    const int head_dim = sh->n_embd / sh->n_head, kv_dim = head_dim * sh->n_head_kv;
+    const int head_dim = a.head_dim > 0 ? a.head_dim : sh->n_embd / sh->n_head;
+    const int n_rot = a.n_rot > 0 ? a.n_rot : head_dim;
+    const int q_dim = head_dim * sh->n_head, kv_dim = head_dim * sh->n_head_kv;
     const int n_gqa = sh->n_head / sh->n_head_kv;
+    if (a.head_dim < 0 || a.head_dim > 4096 || head_dim % 2 || n_rot % 2 || n_rot > head_dim || a.n_rot < 0)
+        return kestrel_fail(path, "head dimension %d / rope dimensions %d: both must be even, rope at most the head",
+                            head_dim, n_rot);
+    if (a.rope_freqs && !(af & A_ROPE_FREQS))
+        return kestrel_fail(path, "rope frequency factors are for the llama architecture, not %s", arch);
+    if ((a.n_swa > 0 && !(af & A_SWA)) || ((a.attn_softcap != 0 || a.final_softcap != 0) && !(af & A_SOFTCAP)))
+        return kestrel_fail(path, "architecture %s has no %s", arch, a.n_swa > 0 ? "sliding window" : "soft-capping");
+    if (a.n_swa < -1 || a.n_ctx < 0 || a.attn_softcap < 0 || a.final_softcap < 0)
+        return kestrel_fail(path, "sliding window and soft-capping values must be positive");
+    if ((af & A_FUSED) && (a.tied || q_dim != sh->n_embd))
+        return kestrel_fail(path, "phi3 needs its own output matrix and heads that span n_embd");
+    float *rope_factors = NULL;
 
     gguf_writer *w = gguf_writer_new();
     synth_tensor *ts = NULL;
@@ -364,19 +466,34 @@ int kestrel_synth(const char *path, const kestrel_synth_params *params)
     }
 
     /* metadata: the architecture first, as convert_hf_to_gguf orders it */
-    char name[128];
+    char name[128], key[128];
     snprintf(name, sizeof name, "synth %s %s", sh->name, ft->name);
-    gguf_writer_add_str(w, "general.architecture", "llama");
+#define ARCH_KEY(suffix) (snprintf(key, sizeof key, "%s.%s", arch, suffix), key)
+    gguf_writer_add_str(w, "general.architecture", arch);
     gguf_writer_add_str(w, "general.name", name);
-    gguf_writer_add_u32(w, "llama.context_length", (uint32_t)sh->n_ctx);
-    gguf_writer_add_u32(w, "llama.embedding_length", (uint32_t)sh->n_embd);
-    gguf_writer_add_u32(w, "llama.block_count", (uint32_t)n_layer);
-    gguf_writer_add_u32(w, "llama.feed_forward_length", (uint32_t)sh->n_ff);
-    gguf_writer_add_u32(w, "llama.rope.dimension_count", (uint32_t)head_dim);
-    gguf_writer_add_u32(w, "llama.attention.head_count", (uint32_t)sh->n_head);
-    gguf_writer_add_u32(w, "llama.attention.head_count_kv", (uint32_t)sh->n_head_kv);
-    gguf_writer_add_f32(w, "llama.attention.layer_norm_rms_epsilon", sh->rms_eps);
-    gguf_writer_add_f32(w, "llama.rope.freq_base", sh->rope_base);
+    const int n_ctx = a.n_ctx > 0 ? a.n_ctx : sh->n_ctx;
+    gguf_writer_add_u32(w, ARCH_KEY("context_length"), (uint32_t)n_ctx);
+    gguf_writer_add_u32(w, ARCH_KEY("embedding_length"), (uint32_t)sh->n_embd);
+    gguf_writer_add_u32(w, ARCH_KEY("block_count"), (uint32_t)n_layer);
+    gguf_writer_add_u32(w, ARCH_KEY("feed_forward_length"), (uint32_t)sh->n_ff);
+    gguf_writer_add_u32(w, ARCH_KEY("rope.dimension_count"), (uint32_t)n_rot);
+    gguf_writer_add_u32(w, ARCH_KEY("attention.head_count"), (uint32_t)sh->n_head);
+    gguf_writer_add_u32(w, ARCH_KEY("attention.head_count_kv"), (uint32_t)sh->n_head_kv);
+    if (a.head_dim > 0) {
+        gguf_writer_add_u32(w, ARCH_KEY("attention.key_length"), (uint32_t)head_dim);
+        gguf_writer_add_u32(w, ARCH_KEY("attention.value_length"), (uint32_t)head_dim);
+    }
+    gguf_writer_add_f32(w, ARCH_KEY("attention.layer_norm_rms_epsilon"), sh->rms_eps);
+    gguf_writer_add_f32(w, ARCH_KEY("rope.freq_base"), sh->rope_base);
+    if (af & A_SWA) {
+        /* llama.cpp refuses a phi3 without a window; gemma2's default is 4096 */
+        if (a.n_swa > 0 || (a.n_swa == 0 && (af & A_FUSED)))
+            gguf_writer_add_u32(w, ARCH_KEY("attention.sliding_window"), (uint32_t)(a.n_swa > 0 ? a.n_swa : n_ctx));
+    }
+    if (a.attn_softcap > 0)
+        gguf_writer_add_f32(w, ARCH_KEY("attn_logit_softcapping"), a.attn_softcap);
+    if (a.final_softcap > 0)
+        gguf_writer_add_f32(w, ARCH_KEY("final_logit_softcapping"), a.final_softcap);
     gguf_writer_add_u32(w, "general.file_type", (uint32_t)ft->ftype);
     gguf_writer_add_u32(w, "general.quantization_version", 2);
     char seed_text[32];
@@ -414,52 +531,91 @@ int kestrel_synth(const char *path, const kestrel_synth_params *params)
     } else if (add_synth_vocab(w, n_vocab, path)) {
         goto done;
     }
-    gguf_writer_add_u32(w, "llama.vocab_size", (uint32_t)n_vocab);
+    gguf_writer_add_u32(w, ARCH_KEY("vocab_size"), (uint32_t)n_vocab);
+#undef ARCH_KEY
 
-    /* the tensors, in the order of a converted Llama */
-    size_t n_tensors = 0, cap = 3 + (size_t)n_layer * 9;
+    /* the tensors, in the order of a converted Llama; architecture extras in place */
+    size_t n_tensors = 0, cap = 4 + (size_t)n_layer * 16;
     ts = calloc(cap, sizeof *ts);
     if (!ts) {
         kestrel_fail(path, "out of memory");
         goto done;
     }
-    bool tied = sh->tied;
+    const bool tied = (af & A_TIED) || (sh->tied && !(af & A_FUSED)) || a.tied;
+    const float sigma = sh->sigma > 0 ? sh->sigma : SIGMA_MATRIX, sigma_embd = sh->sigma > 0 ? sh->sigma : SIGMA_EMBD;
+    const float sigma_norm = sh->sigma_norm > 0 ? sh->sigma_norm : SIGMA_NORM;
+    const float sigma_bias = 0.5f * sigma * sqrtf((float)sh->n_embd);
 #define MTYPE(role, layer, ne0) synth_matrix_type(ft, role, layer, n_layer, n_gqa, ne0, tied, p.pure)
     add_matrix(ts, &n_tensors, "token_embd.weight", MTYPE(ROLE_TOKEN_EMBD, 0, sh->n_embd), sh->n_embd, n_vocab,
-               SIGMA_EMBD);
+               sigma_embd);
     for (int l = 0; l < n_layer; l++) {
         char nm[64];
-#define LAYER_NAME(suffix) (snprintf(nm, sizeof nm, "blk.%d." suffix ".weight", l), nm)
-        add_norm(ts, &n_tensors, LAYER_NAME("attn_norm"), sh->n_embd);
-        add_matrix(ts, &n_tensors, LAYER_NAME("attn_q"), MTYPE(ROLE_ATTN_Q, l, sh->n_embd), sh->n_embd,
-                   (int64_t)head_dim * sh->n_head, SIGMA_MATRIX);
-        add_matrix(ts, &n_tensors, LAYER_NAME("attn_k"), MTYPE(ROLE_ATTN_K, l, sh->n_embd), sh->n_embd, kv_dim,
-                   SIGMA_MATRIX);
-        add_matrix(ts, &n_tensors, LAYER_NAME("attn_v"), MTYPE(ROLE_ATTN_V, l, sh->n_embd), sh->n_embd, kv_dim,
-                   SIGMA_MATRIX);
-        add_matrix(ts, &n_tensors, LAYER_NAME("attn_output"), MTYPE(ROLE_ATTN_OUT, l, head_dim * sh->n_head),
-                   (int64_t)head_dim * sh->n_head, sh->n_embd, SIGMA_MATRIX);
-        add_norm(ts, &n_tensors, LAYER_NAME("ffn_norm"), sh->n_embd);
-        add_matrix(ts, &n_tensors, LAYER_NAME("ffn_gate"), MTYPE(ROLE_FFN_GATE, l, sh->n_embd), sh->n_embd,
-                   sh->n_ff, SIGMA_MATRIX);
-        add_matrix(ts, &n_tensors, LAYER_NAME("ffn_up"), MTYPE(ROLE_FFN_UP, l, sh->n_embd), sh->n_embd, sh->n_ff,
-                   SIGMA_MATRIX);
-        add_matrix(ts, &n_tensors, LAYER_NAME("ffn_down"), MTYPE(ROLE_FFN_DOWN, l, sh->n_ff), sh->n_ff,
-                   sh->n_embd, SIGMA_MATRIX);
+#define LAYER_NAME(suffix) (snprintf(nm, sizeof nm, "blk.%d." suffix, l), nm)
+        add_vector(ts, &n_tensors, LAYER_NAME("attn_norm.weight"), sh->n_embd, 1.0f, sigma_norm);
+        if (af & A_FUSED) {
+            add_matrix(ts, &n_tensors, LAYER_NAME("attn_qkv.weight"), MTYPE(ROLE_ATTN_Q, l, sh->n_embd), sh->n_embd,
+                       (int64_t)q_dim + 2 * kv_dim, sigma);
+        } else {
+            add_matrix(ts, &n_tensors, LAYER_NAME("attn_q.weight"), MTYPE(ROLE_ATTN_Q, l, sh->n_embd), sh->n_embd,
+                       q_dim, sigma);
+            add_matrix(ts, &n_tensors, LAYER_NAME("attn_k.weight"), MTYPE(ROLE_ATTN_K, l, sh->n_embd), sh->n_embd,
+                       kv_dim, sigma);
+            add_matrix(ts, &n_tensors, LAYER_NAME("attn_v.weight"), MTYPE(ROLE_ATTN_V, l, sh->n_embd), sh->n_embd,
+                       kv_dim, sigma);
+        }
+        if (af & A_QKV_BIAS) {
+            add_vector(ts, &n_tensors, LAYER_NAME("attn_q.bias"), q_dim, 0.0f, sigma_bias);
+            add_vector(ts, &n_tensors, LAYER_NAME("attn_k.bias"), kv_dim, 0.0f, sigma_bias);
+            add_vector(ts, &n_tensors, LAYER_NAME("attn_v.bias"), kv_dim, 0.0f, sigma_bias);
+        }
+        if (af & A_QK_NORM) {
+            add_vector(ts, &n_tensors, LAYER_NAME("attn_q_norm.weight"), head_dim, 1.0f, sigma_norm);
+            add_vector(ts, &n_tensors, LAYER_NAME("attn_k_norm.weight"), head_dim, 1.0f, sigma_norm);
+        }
+        add_matrix(ts, &n_tensors, LAYER_NAME("attn_output.weight"), MTYPE(ROLE_ATTN_OUT, l, q_dim), q_dim,
+                   sh->n_embd, sigma);
+        if (af & A_POST_NORMS)
+            add_vector(ts, &n_tensors, LAYER_NAME("post_attention_norm.weight"), sh->n_embd, 1.0f, sigma_norm);
+        add_vector(ts, &n_tensors, LAYER_NAME("ffn_norm.weight"), sh->n_embd, 1.0f, sigma_norm);
+        if (af & A_FUSED) {
+            add_matrix(ts, &n_tensors, LAYER_NAME("ffn_up.weight"), MTYPE(ROLE_FFN_UP, l, sh->n_embd), sh->n_embd,
+                       2 * (int64_t)sh->n_ff, sigma);
+        } else {
+            add_matrix(ts, &n_tensors, LAYER_NAME("ffn_gate.weight"), MTYPE(ROLE_FFN_GATE, l, sh->n_embd),
+                       sh->n_embd, sh->n_ff, sigma);
+            add_matrix(ts, &n_tensors, LAYER_NAME("ffn_up.weight"), MTYPE(ROLE_FFN_UP, l, sh->n_embd), sh->n_embd,
+                       sh->n_ff, sigma);
+        }
+        add_matrix(ts, &n_tensors, LAYER_NAME("ffn_down.weight"), MTYPE(ROLE_FFN_DOWN, l, sh->n_ff), sh->n_ff,
+                   sh->n_embd, sigma);
+        if (af & A_POST_NORMS)
+            add_vector(ts, &n_tensors, LAYER_NAME("post_ffw_norm.weight"), sh->n_embd, 1.0f, sigma_norm);
 #undef LAYER_NAME
     }
-    add_norm(ts, &n_tensors, "output_norm.weight", sh->n_embd);
+    add_vector(ts, &n_tensors, "output_norm.weight", sh->n_embd, 1.0f, sigma_norm);
     if (!tied)
-        add_matrix(ts, &n_tensors, "output.weight", MTYPE(ROLE_OUTPUT, 0, sh->n_embd), sh->n_embd, n_vocab,
-                   SIGMA_MATRIX);
+        add_matrix(ts, &n_tensors, "output.weight", MTYPE(ROLE_OUTPUT, 0, sh->n_embd), sh->n_embd, n_vocab, sigma);
 #undef MTYPE
+    if (a.rope_freqs) { /* last, so that the other tensors keep their random streams */
+        rope_factors = malloc((size_t)n_rot / 2 * sizeof *rope_factors);
+        if (!rope_factors) {
+            kestrel_fail(path, "out of memory");
+            goto done;
+        }
+        if (synth_llama3_rope_freqs(a.rope_freqs, n_rot, sh->rope_base, rope_factors)) {
+            kestrel_fail(path, "bad rope factors '%s': want llama3 or FACTOR,LOW,HIGH,ORIG_CTX", a.rope_freqs);
+            goto done;
+        }
+        add_vector(ts, &n_tensors, "rope_freqs.weight", n_rot / 2, 0.0f, 0.0f);
+        ts[n_tensors - 1].values = rope_factors;
+    }
 
     uint64_t max_bytes = 0;
     int64_t max_ne0 = 0;
     for (size_t i = 0; i < n_tensors; i++) {
         const synth_tensor *t = &ts[i];
         int64_t ne[2] = { t->ne0, t->ne1 };
-        gguf_writer_add_tensor(w, t->name, (uint32_t)t->type, t->norm ? 1 : 2, ne, NULL);
+        gguf_writer_add_tensor(w, t->name, (uint32_t)t->type, t->n_dims, ne, NULL);
         uint64_t nb = gguf_writer_tensor_nbytes(w, i);
         if (nb > max_bytes)
             max_bytes = nb;
@@ -493,5 +649,6 @@ done:
     free(buf);
     free(scratch);
     free(ts);
+    free(rope_factors);
     return rc;
 }

@@ -389,6 +389,33 @@ static void test_templates(void)
     CHECK(kestrel_chat_builtin_template("nope") == NULL, "unknown built-in name");
 }
 
+/* A model with its own template and special tokens (random weights, the Phi-3
+ * tokenizer): the template is used, its control tokens are parsed, one BOS. */
+static void test_model_template(void)
+{
+    char vocab[600], path[] = "/tmp/kestrel-chat-phi3-XXXXXX";
+    snprintf(vocab, sizeof vocab, "%s/vocab/ggml-vocab-phi-3.gguf", test_shared_dir());
+    close(mkstemp(path));
+    cli_result r = run_kestrel((const char *[]){ "", "synth", "--shape", "tiny", "--type", "Q8_0", "--vocab", vocab,
+                                                 "-o", path, NULL });
+    CHECK(r.status == 0, "synth a model with the Phi-3 vocab: %s", r.err);
+    cli_result_free(&r);
+    r = chat_run("Hi\nAnd you?\n", (const char *[]){ "-m", path, "--temp", "0", "-n", "4", "--verbose", NULL });
+    turn_stat t[3];
+    int n = parse_turns(r.err, t, 3);
+    CHECK(r.status == 0 && n == 2, "chat with a model template: exit %d, %d turns: %s", r.status, n, r.err);
+    CHECK(strstr(r.err, "no chat template") == NULL && strstr(r.err, "tokenizer.chat_template"),
+          "the model's template is used: %s", r.err);
+    /* <s> <|user|> \n Hi <|end|> \n <|assistant|> \n: the template writes the BOS */
+    int want = count_tokens(path, "<s><|user|>\nHi<|end|>\n<|assistant|>\n");
+    CHECK(n >= 1 && want > 0 && want < 12 && t[0].prompt == want, "special tokens parsed, one BOS: %d tokens, want %d",
+          n >= 1 ? t[0].prompt : -1, want);
+    if (n == 2)
+        CHECK(t[1].cached > 0 && t[1].evaluated < t[1].prompt, "turn 2 uses the cache");
+    cli_result_free(&r);
+    unlink(path);
+}
+
 /* A small context fills up: the oldest turns go and the chat carries on. */
 static void test_context_full(const char *model)
 {
@@ -403,6 +430,27 @@ static void test_context_full(const char *model)
     for (int i = 0; i < n; i++)
         CHECK(t[i].used <= 128 && t[i].prompt + 0 <= 128, "turn %d fits the context: %d used", i + 1, t[i].used);
     cli_result_free(&r);
+}
+
+/* A message longer than the whole context is refused; the history stays. */
+static void test_message_too_long(void)
+{
+    size_t cap = 8000;
+    char *script = malloc(cap);
+    strcpy(script, "Hi there.\n");
+    for (int i = 0; i < 700; i++)
+        strcat(script, "word ");
+    strcat(script, "\nHi again.\n");
+    cli_result r = chat_run(script, (const char *[]){ "-m", stories, "--temp", "0", "-n", "8", "-c", "256",
+                                                      "--verbose", NULL });
+    turn_stat t[4];
+    int n = parse_turns(r.err, t, 4);
+    CHECK(r.status == 0 && strstr(r.err, "needs more than the context of 256"), "too long: exit %d, %s", r.status,
+          r.err);
+    CHECK(n == 2 && t[1].cached == t[0].used && t[1].prompt > t[0].prompt,
+          "the history survives a message that cannot fit (%d turns)", n);
+    cli_result_free(&r);
+    free(script);
 }
 
 /* ---- a pseudo-terminal: the line editor -------------------------------------------- */
@@ -634,9 +682,11 @@ int main(void)
     test_system();
     test_eof_and_usage();
     test_templates();
+    test_model_template();
     if (!quick)
         test_context_full(default_model);
     test_context_full(stories);
+    test_message_too_long();
     test_pty_editing();
     test_pty_interrupt();
     return test_report();

@@ -221,9 +221,10 @@ static bool drop_oldest_turn(chat *c)
 /* The conversation as tokens: rendered with the template, tokenized with
  * special tokens parsed and no BOS added, then a BOS put first when the model
  * wants one and the template did not write it. */
-static kestrel_token *render_tokens(chat *c, bool generation_prompt, int *n_tokens)
+static kestrel_token *render_messages(chat *c, const kestrel_chat_message *msgs, int n_msgs,
+                                      bool generation_prompt, int *n_tokens)
 {
-    char *json = kestrel_chat_messages_json(c->msgs, c->n_msgs, -1);
+    char *json = kestrel_chat_messages_json(msgs, n_msgs, -1);
     if (!json) {
         fprintf(stderr, "kestrel: out of memory\n");
         return NULL;
@@ -258,6 +259,35 @@ static kestrel_token *render_tokens(chat *c, bool generation_prompt, int *n_toke
     return toks;
 }
 
+static kestrel_token *render_tokens(chat *c, bool generation_prompt, int *n_tokens)
+{
+    return render_messages(c, c->msgs, c->n_msgs, generation_prompt, n_tokens);
+}
+
+/* Whether the shortest conversation dropping turns can reach (the system
+ * prompt and the last turn) fits the context. */
+static bool shortest_fits(chat *c, bool generation_prompt)
+{
+    int from = has_system(c) ? 1 : 0, last = from;
+    for (int j = from + 1; j < c->n_msgs; j++)
+        if (strcmp(c->msgs[j].role, "user") == 0)
+            last = j;
+    kestrel_chat_message *m = malloc((size_t)(c->n_msgs + 1) * sizeof *m);
+    if (!m)
+        return false;
+    int n = 0;
+    if (from)
+        m[n++] = c->msgs[0];
+    for (int j = last; j < c->n_msgs; j++)
+        m[n++] = c->msgs[j];
+    int n_tokens = 0;
+    kestrel_token *toks = render_messages(c, m, n, generation_prompt, &n_tokens);
+    free(m);
+    bool fits = toks && n_tokens < c->n_ctx;
+    free(toks);
+    return fits;
+}
+
 /* Renders the conversation and drops the oldest turns until it leaves `reserve`
  * positions free (it says so on stderr). NULL when even the last turn does not
  * fit, or on error. */
@@ -271,6 +301,12 @@ static kestrel_token *render_fitting(chat *c, bool generation_prompt, int reserv
             return NULL;
         int before = c->n_msgs;
         bool fits = n + reserve <= c->n_ctx;
+        if (!fits && !dropped && n >= c->n_ctx && !shortest_fits(c, generation_prompt)) {
+            /* hopeless: keep the history as it is */
+            fprintf(stderr, "kestrel: the last message needs more than the context of %d tokens (use -c)\n", c->n_ctx);
+            free(toks);
+            return NULL;
+        }
         if (!fits && drop_oldest_turn(c)) {
             free(toks);
             dropped += before - c->n_msgs;

@@ -1,4 +1,5 @@
-/* kestrel synth: write a random-weight Llama GGUF of a named real shape. */
+/* kestrel synth: write a random-weight GGUF of a named real shape (Llama, or
+ * another architecture with --arch). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,13 +7,15 @@
 
 #include "cli.h"
 #include "kestrel.h"
+#include "synth.h"
 
 static int usage(FILE *out)
 {
     fprintf(out,
             "usage: kestrel synth --shape NAME --type TYPE -o out.gguf [options]\n"
-            "Writes a Llama-architecture GGUF of a real model's shape with random weights\n"
-            "(matrices N(0, 0.02^2), token_embd N(0, 0.05^2), norms 1 + N(0, 0.01^2) in F32),\n"
+            "Writes a GGUF (Llama architecture unless --arch) of a real model's shape with random\n"
+            "weights (matrices N(0, 0.02^2), token_embd N(0, 0.05^2), norms 1 + N(0, 0.01^2) in F32;\n"
+            "the micro and nano shapes use larger ones, see their descriptions),\n"
             "quantized with the reference quantizers and llama-quantize's default type mix.\n\n"
             "options:\n"
             "  --shape NAME      model shape (below)\n"
@@ -24,7 +27,20 @@ static int usage(FILE *out)
             "  --seed S          random seed (default 42); same seed, same bytes\n"
             "  --layers N        override the number of layers\n"
             "  --pure            every matrix in TYPE (no output/attn_v/ffn_down mix)\n"
-            "  -t, --threads N   threads (default: physical cores)\n\nshapes:\n");
+            "  -t, --threads N   threads (default: physical cores)\n\n"
+            "architectures (for differential tests against llama.cpp):\n"
+            "  --arch A          llama (default), qwen2 (q/k/v biases), qwen3 (q/k norms), phi3\n"
+            "                    (fused attn_qkv and gate|up), gemma (tied, GeGLU), gemma2 (+ post-norms,\n"
+            "                    soft-capping, sliding window on even layers; llama.cpp wants 26, 42\n"
+            "                    or 46 layers). Biases N(0, (sigma*sqrt(n_embd)/2)^2)\n"
+            "  --rope-freqs S    llama: add rope_freqs.weight with Llama 3.1's factors, S = llama3\n"
+            "                    (8,1,4,8192) or FACTOR,LOW,HIGH,ORIG_CTX\n"
+            "  --head-dim N      attention.key_length = value_length (default n_embd / n_head)\n"
+            "  --rope-dims N     rope.dimension_count (default: the head dimension)\n"
+            "  --swa N           attention.sliding_window (phi3, gemma2)\n"
+            "  --attn-softcap X  gemma2 attn_logit_softcapping (default: not written, 50)\n"
+            "  --final-softcap X gemma2 final_logit_softcapping (default: not written, 30)\n"
+            "  --tied            no output.weight: the output is token_embd\n\nshapes:\n");
     const char *desc;
     for (int i = 0; kestrel_synth_shape_name(i, &desc); i++)
         fprintf(out, "  %-16s %s\n", kestrel_synth_shape_name(i, NULL), desc);
@@ -40,6 +56,8 @@ int cli_synth(int argc, char **argv)
     kestrel_synth_params p = kestrel_synth_default_params();
     p.shape = NULL;
     p.type = NULL;
+    synth_arch_params arch;
+    memset(&arch, 0, sizeof arch);
     const char *out = NULL;
     bool quiet = false;
     for (int i = 1; i < argc; i++) {
@@ -50,6 +68,8 @@ int cli_synth(int argc, char **argv)
             return usage(stdout);
         if (!strcmp(a, "--pure")) {
             p.pure = true;
+        } else if (!strcmp(a, "--tied")) {
+            arch.tied = true;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             quiet = true;
         } else if (!has_val) {
@@ -82,6 +102,25 @@ int cli_synth(int argc, char **argv)
                 return 2;
             }
             p.n_layer = (int)v;
+        } else if (!strcmp(a, "--arch")) {
+            arch.arch = argv[++i];
+        } else if (!strcmp(a, "--rope-freqs")) {
+            arch.rope_freqs = argv[++i];
+        } else if (!strcmp(a, "--head-dim") || !strcmp(a, "--rope-dims") || !strcmp(a, "--swa")) {
+            if (!cli_parse_int(argv[++i], 1, 1 << 20, &v)) {
+                fprintf(stderr, "kestrel synth: %s must be 1 to %d\n", a, 1 << 20);
+                return 2;
+            }
+            *(!strcmp(a, "--head-dim") ? &arch.head_dim : !strcmp(a, "--rope-dims") ? &arch.n_rot : &arch.n_swa) = (int)v;
+        } else if (!strcmp(a, "--attn-softcap") || !strcmp(a, "--final-softcap")) {
+            char *end;
+            const char *s = argv[++i];
+            float x = strtof(s, &end);
+            if (!*s || *end || !(x > 0.0f && x < 1e6f)) {
+                fprintf(stderr, "kestrel synth: %s wants a positive number, not '%s'\n", a, s);
+                return 2;
+            }
+            *(!strcmp(a, "--attn-softcap") ? &arch.attn_softcap : &arch.final_softcap) = x;
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             if (!cli_parse_int(argv[++i], 1, 256, &v)) {
                 fprintf(stderr, "kestrel synth: --threads must be 1 to 256\n");
@@ -99,13 +138,13 @@ int cli_synth(int argc, char **argv)
     }
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (kestrel_synth(out, &p))
+    if (synth_write(out, &p, &arch))
         return cli_fail();
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (!quiet) {
         double dt = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
-        fprintf(stderr, "kestrel synth: wrote %s (%s, %s, seed %llu) in %.1f s\n", out, p.shape, p.type,
-                (unsigned long long)p.seed, dt);
+        fprintf(stderr, "kestrel synth: wrote %s (%s, %s, %s, seed %llu) in %.1f s\n", out,
+                arch.arch ? arch.arch : "llama", p.shape, p.type, (unsigned long long)p.seed, dt);
     }
     return 0;
 }

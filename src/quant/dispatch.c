@@ -91,6 +91,7 @@ bool kt_isa_table(int isa, kt_traits *table)
     if (isa == KT_ISA_AVX512VNNI) {
         kt_register_vnni_legacy(table);
         kt_register_vnni_kquants(table);
+        kt_register_vnni_gemm(table);
     }
 #elif defined(__aarch64__)
     if (isa == KT_ISA_NEON) {

@@ -26,6 +26,25 @@ typedef void (*kt_from_float_fn)(const float *restrict src, void *restrict dst, 
 typedef void (*kt_vec_dot_fn)(int64_t n, float *restrict s, const void *restrict x,
                               const void *restrict y);
 
+/* Tile kernel for matrix-matrix products (src/quant/<isa>_gemm.c):
+ * out[t * ldo + r] = (row r of w) . (activation row t) for r < nrows, t < n_tok.
+ * Activation rows are rows of the vec_dot_type, act_stride bytes apart, each
+ * completed by prep (a side table after the blocks; act_stride leaves room: see
+ * matmul_act_row_bytes). Every output is computed with the same floating-point
+ * operations in the same order whatever nrows, n_tok, the output's position in
+ * the tile and the thread split (batch invariance): matmul uses it for n_tok = 1
+ * too. rows: the row-tile height; matmul splits rows between threads in
+ * multiples of it. */
+typedef void (*kt_gemm_prep_fn)(int64_t n, void *act_row);
+typedef void (*kt_gemm_fn)(int64_t n, const void *restrict w, size_t row_bytes, int64_t nrows,
+                           const void *restrict act, size_t act_stride, int n_tok, float *restrict out,
+                           size_t ldo);
+typedef struct {
+    int rows;
+    kt_gemm_prep_fn prep;
+    kt_gemm_fn run;
+} kt_gemm;
+
 typedef struct {
     const char *name;        /* as ggml prints it: "Q4_K", "F16", ... */
     int block_size;          /* elements per block */
@@ -35,6 +54,7 @@ typedef struct {
     kt_from_float_fn from_float;  /* fast quantizer, used for activations */
     kt_from_float_fn quantize;    /* best-quality quantizer, used for weights */
     kt_vec_dot_fn vec_dot;
+    const kt_gemm *gemm;     /* NULL: matmul calls vec_dot once per output */
 } kt_traits;
 
 /* Instruction-set levels, lowest first. Each level's kernels are built on the
@@ -59,6 +79,7 @@ void kt_register_avx512_legacy(kt_traits *table);
 void kt_register_avx512_kquants(kt_traits *table);
 void kt_register_vnni_legacy(kt_traits *table);
 void kt_register_vnni_kquants(kt_traits *table);
+void kt_register_vnni_gemm(kt_traits *table);
 void kt_register_neon_float(kt_traits *table);
 void kt_register_neon_legacy(kt_traits *table);
 void kt_register_neon_kquants(kt_traits *table);

@@ -6,8 +6,8 @@
 #include "blocks.h"
 #include "ref.h"
 
-#define REF(T) kt_to_float_##T##_ref, kt_from_float_##T##_ref, kt_from_float_##T##_ref, kt_vec_dot_##T##_ref
-#define REF_NODOT(T) kt_to_float_##T##_ref, kt_from_float_##T##_ref, kt_from_float_##T##_ref, NULL
+#define REF(T) kt_to_float_##T##_ref, kt_from_float_##T##_ref, kt_from_float_##T##_ref, kt_vec_dot_##T##_ref, NULL
+#define REF_NODOT(T) kt_to_float_##T##_ref, kt_from_float_##T##_ref, kt_from_float_##T##_ref, NULL, NULL
 
 static const kt_traits ref_table[KT_TYPE_COUNT] = {
     [KT_F32]  = { "F32",  1,     sizeof(float),      KT_F32,  REF(f32) },
@@ -17,7 +17,7 @@ static const kt_traits ref_table[KT_TYPE_COUNT] = {
     [KT_Q4_1] = { "Q4_1", QK4_1, sizeof(block_q4_1), KT_Q8_1, REF(q4_1) },
     [KT_Q5_0] = { "Q5_0", QK5_0, sizeof(block_q5_0), KT_Q8_0, REF(q5_0) },
     [KT_Q5_1] = { "Q5_1", QK5_1, sizeof(block_q5_1), KT_Q8_1, REF(q5_1) },
-    [KT_Q8_0] = { "Q8_0", QK8_0, sizeof(block_q8_0), KT_Q8_0, kt_to_float_q8_0_ref, kt_from_float_q8_0_ref, kt_quantize_q8_0_ref, kt_vec_dot_q8_0_ref },
+    [KT_Q8_0] = { "Q8_0", QK8_0, sizeof(block_q8_0), KT_Q8_0, kt_to_float_q8_0_ref, kt_from_float_q8_0_ref, kt_quantize_q8_0_ref, kt_vec_dot_q8_0_ref, NULL },
     [KT_Q8_1] = { "Q8_1", QK8_1, sizeof(block_q8_1), KT_Q8_1, REF_NODOT(q8_1) },
     [KT_Q2_K] = { "Q2_K", QK_K,  sizeof(block_q2_K), KT_Q8_K, REF(q2_k) },
     [KT_Q3_K] = { "Q3_K", QK_K,  sizeof(block_q3_K), KT_Q8_K, REF(q3_k) },
