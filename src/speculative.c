@@ -18,8 +18,11 @@
  * plus, by default, an adaptive cap: the length k that maximizes the expected
  * tokens per second, E(k) / cost(k), where E(k) = (1 - a^(k+1)) / (1 - a) for a
  * per-token acceptance rate a (a decayed running estimate) and cost(k) = k
- * draft steps + one target pass over k + 1 tokens, both timed as they run
- * (the target's time is fitted as v0 + v1 * tokens by decayed least squares). */
+ * draft steps + one target pass over k + 1 tokens, both timed as they run. A
+ * target pass is timed per batch size (kernels make that far from linear);
+ * sizes not seen yet are estimated pessimistically (linear growth from the
+ * largest smaller size seen), so longer drafts are tried only when the
+ * acceptance rate would pay for them even then. */
 #include "speculative.h"
 
 #include <math.h>
@@ -66,7 +69,8 @@ struct kestrel_spec {
     double acc_s, acc_f;          /* decayed accepted / rejected proposal counts */
     double td_ms;                 /* one draft step, running mean */
     bool td_known;
-    double r0, rx, rxx, ry, rxy;  /* decayed sums for target ms = v0 + v1 * tokens */
+    double *tv;                   /* [n_max + 2]: running mean ms of a target pass over b tokens; 0 unseen */
+    double *tv_est;               /* [n_max + 2]: scratch for the estimates */
     int n_obs, plain_streak;
     kestrel_spec_stats st;
 };
@@ -172,7 +176,9 @@ kestrel_spec *kestrel_spec_new(kestrel_context *target, kestrel_context *draft, 
     s->p_ids = malloc((size_t)s->n_vocab * sizeof *s->p_ids);
     s->p_probs = malloc((size_t)s->n_vocab * sizeof *s->p_probs);
     s->dense = calloc((size_t)s->n_dense, sizeof *s->dense);
-    if (!s->ts || !s->ds || !s->hist || !s->dbuf || !s->draft || !s->batch || !s->q_n || !s->q_ids || !s->q_probs ||
+    s->tv = calloc(nm + 2, sizeof *s->tv);
+    s->tv_est = calloc(nm + 2, sizeof *s->tv_est);
+    if (!s->tv || !s->tv_est ||!s->ts || !s->ds || !s->hist || !s->dbuf || !s->draft || !s->batch || !s->q_n || !s->q_ids || !s->q_probs ||
         !s->p_ids || !s->p_probs || !s->dense) {
         kestrel_spec_free(s);
         kestrel_fail("speculative", "out of memory");
@@ -199,6 +205,8 @@ void kestrel_spec_free(kestrel_spec *s)
     free(s->p_ids);
     free(s->p_probs);
     free(s->dense);
+    free(s->tv);
+    free(s->tv_est);
     free(s);
 }
 
@@ -356,19 +364,19 @@ static int draft_with_model(kestrel_spec *s, int k, int *n_decoded)
 
 /* ---- adaptive length -------------------------------------------------------------- */
 
-int spec_best_len(double a, double t_draft, double v0, double v1, int n_max)
+int spec_best_len(double a, double t_draft, const double *t_verify, int n_max)
 {
     if (a < 0.001)
         a = 0.001;
     if (a > 0.999)
         a = 0.999;
     int best = 0;
-    double best_rate = 1.0 / (v0 + v1);
+    double best_rate = 1.0 / t_verify[1];
     double ak = a; /* a^(k+1) */
     for (int k = 1; k <= n_max; k++) {
         ak *= a;
         double expected = (1.0 - ak) / (1.0 - a);
-        double rate = expected / (k * t_draft + v0 + v1 * (k + 1));
+        double rate = expected / (k * t_draft + t_verify[k + 1]);
         if (rate > best_rate * 1.000001) {
             best_rate = rate;
             best = k;
@@ -379,11 +387,7 @@ int spec_best_len(double a, double t_draft, double v0, double v1, int n_max)
 
 static void observe_target(kestrel_spec *s, int tokens, double ms)
 {
-    s->r0 = s->r0 * DECAY + 1.0;
-    s->rx = s->rx * DECAY + tokens;
-    s->rxx = s->rxx * DECAY + (double)tokens * tokens;
-    s->ry = s->ry * DECAY + ms;
-    s->rxy = s->rxy * DECAY + ms * tokens;
+    s->tv[tokens] = s->tv[tokens] > 0.0 ? s->tv[tokens] * DECAY + ms * (1.0 - DECAY) : ms;
     s->n_obs++;
 }
 
@@ -394,20 +398,26 @@ static int choose_len(kestrel_spec *s)
         return n_max;
     if (s->n_obs < 2 || (!s->td_known && !s->prm.lookup))
         return n_max < 4 ? n_max : 4;
-    const double mx = s->rx / s->r0, my = s->ry / s->r0;
-    const double var = s->rxx / s->r0 - mx * mx;
-    double v1;
-    if (var > 0.25)
-        v1 = (s->rxy / s->r0 - mx * my) / var;
-    else
-        v1 = 0.5 * my / mx; /* one batch size seen so far: assume half the cost is per token */
-    double v0 = my - v1 * mx;
-    if (v1 < 0.0)
-        v1 = 0.0;
-    if (v0 < 0.05 * my)
-        v0 = 0.05 * my;
+    /* target pass times by batch size: measured, else from the nearest smaller size
+     * seen, growing linearly (pessimistic), else the smallest size seen */
+    double *t = s->tv_est;
+    int first = 0;
+    for (int b = 1; b <= n_max + 1 && !first; b++)
+        if (s->tv[b] > 0.0)
+            first = b;
+    int last = first;
+    for (int b = 1; b <= n_max + 1; b++) {
+        if (s->tv[b] > 0.0) {
+            t[b] = s->tv[b];
+            last = b;
+        } else if (b < first) {
+            t[b] = s->tv[first];
+        } else {
+            t[b] = s->tv[last] * b / last;
+        }
+    }
     double a = s->acc_s / (s->acc_s + s->acc_f);
-    int k = spec_best_len(a, s->td_known ? s->td_ms : 0.0, v0, v1, n_max);
+    int k = spec_best_len(a, s->td_known ? s->td_ms : 0.0, t, n_max);
     if (k == 0 && ++s->plain_streak >= 16) { /* probe now and then: the text may change */
         s->plain_streak = 0;
         k = 1;

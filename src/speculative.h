@@ -11,10 +11,11 @@ int spec_lookup_draft(const kestrel_token *hist, int n, int ngram_max, int ngram
                       kestrel_token *out);
 
 /* The draft length k in [0, n_max] that maximizes the expected tokens per unit
- * of time, (1 - a^(k+1)) / (1 - a) / (k * t_draft + v0 + v1 * (k + 1)): a is the
+ * of time, (1 - a^(k+1)) / (1 - a) / (k * t_draft + t_verify[k + 1]): a is the
  * chance a draft token is accepted given the ones before it were, t_draft the
- * time of one draft step, v0 + v1 * b the time of a target pass over b tokens. */
-int spec_best_len(double a, double t_draft, double v0, double v1, int n_max);
+ * time of one draft step, t_verify[b] (b = 1..n_max+1) that of a target pass
+ * over b tokens. */
+int spec_best_len(double a, double t_draft, const double *t_verify, int n_max);
 
 /* A weight type by name for --draft-self / --deepen: "Q4_0", "q8_0", "F16";
  * a mix name such as "Q4_K_M" means its main type. -1 when kestrel cannot both

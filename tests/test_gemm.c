@@ -197,6 +197,25 @@ static void bench_kernel(const kt_traits *tab, int type, int isa)
     }
     free(out);
     problem_free(&p);
+
+    /* one token, weights past the L3 (memory-bound, as generation is) */
+    problem_make(&p, tab, type, 4096, 16384, 1);
+    out = malloc(sizeof(float) * 16384);
+    double best_g = 1e9, best_v = 1e9;
+    for (int rep = 0; rep < 5; rep++) {
+        double t0 = now_s();
+        run_tile(wt->gemm, &p, 0, p.nrows, 0, 1, out);
+        best_g = fmin(best_g, now_s() - t0);
+        t0 = now_s();
+        for (int64_t r = 0; r < p.nrows; r++)
+            wt->vec_dot(p.n, &out[r], p.w + (size_t)r * p.row_bytes, p.act);
+        best_v = fmin(best_v, now_s() - t0);
+    }
+    const double bytes = (double)p.row_bytes * (double)p.nrows;
+    printf("bench %-5s %-10s n_tok   1, %3.0f MB: tile %7.3f ms (%5.1f GB/s)  vec_dot %7.3f ms (%5.1f GB/s)\n", wt->name,
+           kt_isa_name(isa), bytes * 1e-6, best_g * 1e3, bytes / best_g * 1e-9, best_v * 1e3, bytes / best_v * 1e-9);
+    free(out);
+    problem_free(&p);
 }
 
 /* ---- 2. whole model ------------------------------------------------------------------------ */

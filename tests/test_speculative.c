@@ -452,11 +452,18 @@ static void lookup_unit(void)
     CHECK(spec_lookup_draft(h5, 6, 3, 2, 1, out) == 0, "ngram_min is respected");
 
     /* adaptive length: long drafts when they are kept and cheap, none when useless */
-    CHECK(spec_best_len(0.95, 0.05, 10.0, 0.1, 16) >= 8, "high acceptance, cheap draft: long drafts");
-    CHECK(spec_best_len(0.05, 2.0, 10.0, 1.0, 16) == 0, "low acceptance: no drafting");
-    int k1 = spec_best_len(0.6, 1.0, 10.0, 0.5, 16), k2 = spec_best_len(0.8, 1.0, 10.0, 0.5, 16);
+    double lin[18], flat[18], cliff[18];
+    for (int b = 0; b < 18; b++) {
+        lin[b] = 10.0 + 1.0 * b;
+        flat[b] = 10.0;
+        cliff[b] = b <= 4 ? 10.0 : 40.0; /* batches over 4 cost four times as much */
+    }
+    CHECK(spec_best_len(0.95, 0.05, flat, 16) >= 8, "high acceptance, cheap draft: long drafts");
+    CHECK(spec_best_len(0.05, 2.0, lin, 16) == 0, "low acceptance: no drafting");
+    int k1 = spec_best_len(0.6, 1.0, lin, 16), k2 = spec_best_len(0.8, 1.0, lin, 16);
     CHECK(k1 >= 1 && k2 > k1, "more acceptance, longer drafts (%d, %d)", k1, k2);
-    CHECK(spec_best_len(0.99, 0.0, 10.0, 0.0, 7) == 7, "capped by n_max");
+    CHECK(spec_best_len(0.99, 0.0, flat, 7) == 7, "capped by n_max");
+    CHECK(spec_best_len(0.8, 0.5, cliff, 16) == 3, "stops before a cost cliff (%d)", spec_best_len(0.8, 0.5, cliff, 16));
 
     CHECK(spec_type_from_name("q4_0") == spec_type_from_name("Q4_0") && spec_type_from_name("Q4_0") >= 0, "type names");
     CHECK(spec_type_from_name("Q4_K_M") == spec_type_from_name("Q4_K"), "mix names");
