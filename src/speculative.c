@@ -20,9 +20,9 @@
  * per-token acceptance rate a (a decayed running estimate) and cost(k) = k
  * draft steps + one target pass over k + 1 tokens, both timed as they run. A
  * target pass is timed per batch size (kernels make that far from linear);
- * sizes not seen yet are estimated pessimistically (linear growth from the
- * largest smaller size seen), so longer drafts are tried only when the
- * acceptance rate would pay for them even then. */
+ * a size not seen yet is estimated from the largest smaller size seen, each
+ * extra token adding a quarter of that size's per-token time (weights are read
+ * once per pass), so a draft length gets tried, timed, and kept or dropped. */
 #include "speculative.h"
 
 #include <math.h>
@@ -399,7 +399,8 @@ static int choose_len(kestrel_spec *s)
     if (s->n_obs < 2 || (!s->td_known && !s->prm.lookup))
         return n_max < 4 ? n_max : 4;
     /* target pass times by batch size: measured, else from the nearest smaller size
-     * seen, growing linearly (pessimistic), else the smallest size seen */
+     * seen plus a quarter of its per-token time for each extra token, else the
+     * smallest size seen */
     double *t = s->tv_est;
     int first = 0;
     for (int b = 1; b <= n_max + 1 && !first; b++)
@@ -413,7 +414,7 @@ static int choose_len(kestrel_spec *s)
         } else if (b < first) {
             t[b] = s->tv[first];
         } else {
-            t[b] = s->tv[last] * b / last;
+            t[b] = s->tv[last] * (1.0 + 0.25 * (b - last) / last);
         }
     }
     double a = s->acc_s / (s->acc_s + s->acc_f);

@@ -40,7 +40,11 @@ static int usage(FILE *out)
             "  --swa N           attention.sliding_window (phi3, gemma2)\n"
             "  --attn-softcap X  gemma2 attn_logit_softcapping (default: not written, 50)\n"
             "  --final-softcap X gemma2 final_logit_softcapping (default: not written, 30)\n"
-            "  --tied            no output.weight: the output is token_embd\n\nshapes:\n");
+            "  --tied            no output.weight: the output is token_embd\n\n"
+            "deepening a real model (a memory-bound stand-in for a big one):\n"
+            "  --deepen IN --extra-layers N [--type TYPE] -o OUT\n"
+            "                    appends N layers copied from IN's (output projections random, std\n"
+            "                    1e-5, so the text stays IN's), every matrix in TYPE\n\nshapes:\n");
     const char *desc;
     for (int i = 0; kestrel_synth_shape_name(i, &desc); i++)
         fprintf(out, "  %-16s %s\n", kestrel_synth_shape_name(i, NULL), desc);
@@ -58,7 +62,8 @@ int cli_synth(int argc, char **argv)
     p.type = NULL;
     synth_arch_params arch;
     memset(&arch, 0, sizeof arch);
-    const char *out = NULL;
+    const char *out = NULL, *deepen = NULL;
+    long extra_layers = 0;
     bool quiet = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -102,6 +107,13 @@ int cli_synth(int argc, char **argv)
                 return 2;
             }
             p.n_layer = (int)v;
+        } else if (!strcmp(a, "--deepen") && has_val) {
+            deepen = argv[++i];
+        } else if (!strcmp(a, "--extra-layers") && has_val) {
+            if (!cli_parse_int(argv[++i], 1, 4096, &extra_layers)) {
+                fprintf(stderr, "kestrel synth: --extra-layers must be 1 to 4096\n");
+                return 2;
+            }
         } else if (!strcmp(a, "--arch")) {
             arch.arch = argv[++i];
         } else if (!strcmp(a, "--rope-freqs")) {
@@ -131,6 +143,20 @@ int cli_synth(int argc, char **argv)
             fprintf(stderr, "kestrel synth: unknown option %s\n", a);
             return usage(stderr);
         }
+    }
+    if (deepen) {
+        if (!out || !extra_layers) {
+            fprintf(stderr, "kestrel synth: --deepen needs --extra-layers and -o\n");
+            return usage(stderr);
+        }
+        kestrel_deepen_params dp = kestrel_deepen_default_params();
+        dp.extra_layers = (int)extra_layers;
+        dp.type = p.type;
+        if (kestrel_deepen(deepen, out, &dp))
+            return cli_fail();
+        if (!quiet)
+            fprintf(stderr, "kestrel synth: wrote %s (%s + %ld layers)\n", out, deepen, extra_layers);
+        return 0;
     }
     if (!p.shape || !p.type || !out) {
         fprintf(stderr, "kestrel synth: --shape, --type and -o are required\n");

@@ -5,10 +5,7 @@
  * Batch invariance. Each output (row r, token t) is one float chain over the
  * row's blocks in order, the same ops whatever the tile:
  *   Q4_0, Q8_0:  acc = fma((float)isum_b, d_x[b] * d_y[b], acc)
- *   Q4_K:        acc = fma((float)isum_b, d_x * d_y, acc); acc = fma((float)-msum_b, dmin_x * d_y, acc)
- *   Q6_K:        acc = fma((float)isum_b, d_x * d_y, acc)
- * starting from acc = 0, where isum_b / msum_b are the exact integer sums of
- * the block (as in the reference vec_dot). Integer arithmetic is exact, so how
+ * starting from acc = 0, where isum_b is the exact integer sum of the block (as in the reference vec_dot). Integer arithmetic is exact, so how
  * the integers are formed (lanes, partial sums, packing) does not matter; the
  * float ops above run one per (row, token) in a vector lane, and the lanes of
  * a vector never mix. A row's lane, its neighbours in the tile, the token's
@@ -22,6 +19,10 @@
  * lane with no horizontal reduction. Packing costs one pass over the 16 rows'
  * chunk (L1-resident) and is amortized over all tokens; the mmapped weights
  * are never copied as a whole.
+ *
+ * One token (generation) skips the packing: 4 rows at a time, 4 blocks a step,
+ * the same integers by another route (see SINGLE4) and the same float chain on
+ * 4 lanes; the next 4 rows are prefetched as one sequential stream.
  *
  * VPDPBUSD multiplies unsigned by signed bytes: weights are made unsigned
  * (Q4_0 levels 0..15, Q8_0 x ^ 0x80 = x + 128) and the offset times the
@@ -39,7 +40,6 @@
 #define ROWS 16 /* rows per tile: one per 32-bit lane */
 #define TT 8    /* tokens per register tile */
 #define KC 32   /* legacy blocks per packed chunk */
-#define KCK 8   /* K-quant super-blocks per packed chunk */
 
 static inline __m128i loadu128(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
 
@@ -73,6 +73,13 @@ static inline void transpose16x4(const uint8_t *const *rp, size_t off, __m512i o
 static inline __m512 halves16(const uint8_t *base, __m512i idx, size_t off)
 {
     const __m512i v = _mm512_i32gather_epi32(idx, (const void *)(base + off), 1);
+    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v));
+}
+
+/* The same for the lanes of mask only (the others 0): reads nothing else. */
+static inline __m512 halves16_mask(const uint8_t *base, __m512i idx, size_t off, __mmask16 mask)
+{
+    const __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), mask, idx, (const void *)(base + off), 1);
     return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v));
 }
 
@@ -234,83 +241,118 @@ typedef void (*pack_fn)(const uint8_t *const *rp, int64_t b0, int kc, uint8_t *b
 LEGACY_TILES(q4_0)
 LEGACY_TILES(q8_0)
 
-/* Software prefetch of the 16 rows' streams, a few hundred bytes ahead:
- * sixteen concurrent streams are more than the hardware prefetchers follow. */
-#define PF_DIST 768
-static inline void prefetch_rows(const uint8_t *const *rp, size_t off)
+/* One token, no packing, 4 rows at a time (4 read streams, as few as the
+ * hardware prefetchers follow well): for 4 blocks, 128-bit lane i of a
+ * register holds row i's 16 bytes, VPDPBUSD with the token's bytes broadcast
+ * to every lane makes 4 partial sums per row, and one transpose-add of the 4
+ * blocks' registers leaves (block g, row i) in lane 4g + i. The float chain
+ * then runs on 4 lanes (rows) per block in order: per lane the same ops as the
+ * 16-lane tile. */
+static const int32_t BLOCK_MAJOR[16] = { 0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15 };
+static const int32_t SIDE_OFF[16] = { 0, 0, 0, 0, 2, 2, 2, 2, 4, 4, 4, 4, 6, 6, 6, 6 };
+static const int32_t SIDE_D[16] = { 1, 1, 1, 1, 3, 3, 3, 3, 5, 5, 5, 5, 7, 7, 7, 7 };
+
+/* 16 bytes at off of 4 rows, row i in 128-bit lane i. */
+static inline __m512i rows4(const uint8_t *const *rp, size_t off)
 {
-    for (int l = 0; l < ROWS; l++)
-        _mm_prefetch((const char *)rp[l] + off, _MM_HINT_T0);
+    __m512i v = _mm512_castsi128_si512(loadu128(rp[0] + off));
+    v = _mm512_inserti32x4(v, loadu128(rp[1] + off), 1);
+    v = _mm512_inserti32x4(v, loadu128(rp[2] + off), 2);
+    return _mm512_inserti32x4(v, loadu128(rp[3] + off), 3);
 }
 
-/* One token, no packing: each block's 16 rows are transposed in registers and
- * used at once (the same integers and float ops as the packed path). */
-static void single_q4_0(const uint8_t *const *rp, int64_t nb, const uint8_t *act, size_t side_off, float *out,
-                        __mmask16 mask)
+static inline __m512i bcast128(const void *p) { return _mm512_broadcast_i32x4(loadu128(p)); }
+
+/* Partial integer dots of 4 rows with one activation block: 4 per 128-bit lane. */
+static inline __m512i part4_q4_0(const uint8_t *const *rp, size_t off, const int8_t *q)
 {
-    const __m512i idx = row_offsets(rp), m4 = _mm512_set1_epi8(0x0f);
-    const block_q8_0 *y = (const block_q8_0 *)act;
-    const act_side *s = (const act_side *)(act + side_off);
-    __m512 acc = _mm512_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
-        const size_t off = (size_t)b * sizeof(block_q4_0);
-        if ((b & 3) == 0)
-            prefetch_rows(rp, off + PF_DIST);
-        __m512i o[4];
-        transpose16x4(rp, off + offsetof(block_q4_0, qs), o);
-        const __m512 dx = halves16(rp[0], idx, off);
-        const int8_t *q = y[b].qs;
-        __m512i i0 = _mm512_set1_epi32(s[b].off), i1 = _mm512_setzero_si512();
-        for (int k = 0; k < 4; k++) {
-            i0 = _mm512_dpbusd_epi32(i0, _mm512_and_si512(o[k], m4), _mm512_set1_epi32(load32(q + 4 * k)));
-            i1 = _mm512_dpbusd_epi32(i1, _mm512_and_si512(_mm512_srli_epi16(o[k], 4), m4),
-                                     _mm512_set1_epi32(load32(q + 16 + 4 * k)));
-        }
-        const __m512 sc = _mm512_mul_ps(dx, _mm512_set1_ps(s[b].d));
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(i0, i1)), sc, acc);
-    }
-    _mm512_mask_storeu_ps(out, mask, acc);
+    const __m512i m4 = _mm512_set1_epi8(0x0f), z = rows4(rp, off + offsetof(block_q4_0, qs));
+    const __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(z, m4), bcast128(q));
+    return _mm512_dpbusd_epi32(d, _mm512_and_si512(_mm512_srli_epi16(z, 4), m4), bcast128(q + 16));
 }
 
-static void single_q8_0(const uint8_t *const *rp, int64_t nb, const uint8_t *act, size_t side_off, float *out,
-                        __mmask16 mask)
+/* Q8_0: two rows' 32 bytes per register (fewer inserts than 128-bit rows),
+ * then the 256-bit halves are regrouped so that 128-bit lane i is row i. */
+static inline __m512i part4_q8_0(const uint8_t *const *rp, size_t off, const int8_t *q)
 {
-    const __m512i idx = row_offsets(rp), bias = _mm512_set1_epi8((char)0x80);
-    const block_q8_0 *y = (const block_q8_0 *)act;
-    const act_side *s = (const act_side *)(act + side_off);
-    __m512 acc = _mm512_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
-        const size_t off = (size_t)b * sizeof(block_q8_0);
-        if ((b & 1) == 0)
-            prefetch_rows(rp, off + PF_DIST);
-        __m512i o[4], p[4];
-        transpose16x4(rp, off + offsetof(block_q8_0, qs), o);
-        transpose16x4(rp, off + offsetof(block_q8_0, qs) + 16, p);
-        const __m512 dx = halves16(rp[0], idx, off);
-        const int8_t *q = y[b].qs;
-        __m512i i0 = _mm512_set1_epi32(s[b].off), i1 = _mm512_setzero_si512();
-        for (int k = 0; k < 4; k++) {
-            i0 = _mm512_dpbusd_epi32(i0, _mm512_xor_si512(o[k], bias), _mm512_set1_epi32(load32(q + 4 * k)));
-            i1 = _mm512_dpbusd_epi32(i1, _mm512_xor_si512(p[k], bias), _mm512_set1_epi32(load32(q + 16 + 4 * k)));
-        }
-        const __m512 sc = _mm512_mul_ps(dx, _mm512_set1_ps(s[b].d));
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(i0, i1)), sc, acc);
-    }
-    _mm512_mask_storeu_ps(out, mask, acc);
+    const __m512i bias = _mm512_set1_epi8((char)0x80);
+    const size_t o = off + offsetof(block_q8_0, qs);
+    const __m512i a = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(rp[0] + o))),
+                                         _mm256_loadu_si256((const __m256i *)(rp[1] + o)), 1);
+    const __m512i b = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(rp[2] + o))),
+                                         _mm256_loadu_si256((const __m256i *)(rp[3] + o)), 1);
+    const __m512i y = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)q));
+    const __m512i da = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_xor_si512(a, bias), y);
+    const __m512i db = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_xor_si512(b, bias), y);
+    return _mm512_add_epi32(_mm512_shuffle_i64x2(da, db, _MM_SHUFFLE(2, 0, 2, 0)),
+                            _mm512_shuffle_i64x2(da, db, _MM_SHUFFLE(3, 1, 3, 1)));
 }
+
+/* The 4 lanes of a 128-bit lane as one sum each: lane 4g + i = (block g, row i). */
+static inline __m512i reduce4x4(__m512i p0, __m512i p1, __m512i p2, __m512i p3)
+{
+    const __m512i t0 = _mm512_add_epi32(_mm512_unpacklo_epi32(p0, p1), _mm512_unpackhi_epi32(p0, p1));
+    const __m512i t1 = _mm512_add_epi32(_mm512_unpacklo_epi32(p2, p3), _mm512_unpackhi_epi32(p2, p3));
+    const __m512i r = _mm512_add_epi32(_mm512_unpacklo_epi64(t0, t1), _mm512_unpackhi_epi64(t0, t1));
+    return _mm512_permutexvar_epi32(_mm512_loadu_si512(BLOCK_MAJOR), r);
+}
+
+#define SINGLE4(NAME, BT, PART)                                                                             \
+    static void NAME(const uint8_t *const *rp, int64_t nb, const uint8_t *act, size_t side_off, float *out, \
+                     __mmask16 mask)                                                                        \
+    {                                                                                                       \
+        /* The next 4 rows (rows are contiguous), prefetched as one sequential stream \
+         * over this pass: four short streams are picked up late by the hardware. */   \
+        const char *pf = (const char *)rp[0] + 4 * (size_t)nb * sizeof(BT), *pf_end = pf + 4 * (size_t)nb * sizeof(BT); \
+        const block_q8_0 *y = (const block_q8_0 *)act;                                                      \
+        const act_side *s = (const act_side *)(act + side_off);                                             \
+        int32_t o[16];                                                                                      \
+        for (int g = 0; g < 4; g++)                                                                         \
+            for (int i = 0; i < 4; i++)                                                                     \
+                o[4 * g + i] = (int32_t)(rp[i] - rp[0]) + g * (int32_t)sizeof(BT);                          \
+        const __m512i gidx = _mm512_loadu_si512(o);                                                         \
+        const __m512i ioff = _mm512_loadu_si512(SIDE_OFF), id = _mm512_loadu_si512(SIDE_D);                 \
+        __m128 acc = _mm_setzero_ps();                                                                      \
+        int64_t b = 0;                                                                                      \
+        for (; b + 4 <= nb; b += 4) {                                                                       \
+            const size_t off = (size_t)b * sizeof(BT);                                                      \
+            for (int i = 0; i < ((int)sizeof(BT) + 3) / 4 && pf < pf_end; i++, pf += 64)                   \
+                _mm_prefetch(pf, _MM_HINT_T1);                                                              \
+            const __m512i p0 = PART(rp, off, y[b].qs), p1 = PART(rp, off + sizeof(BT), y[b + 1].qs);        \
+            const __m512i p2 = PART(rp, off + 2 * sizeof(BT), y[b + 2].qs);                                 \
+            const __m512i p3 = PART(rp, off + 3 * sizeof(BT), y[b + 3].qs);                                 \
+            const __m512i side = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(s + b)));      \
+            const __m512i isum = _mm512_add_epi32(reduce4x4(p0, p1, p2, p3), _mm512_permutexvar_epi32(ioff, side)); \
+            const __m512 f = _mm512_cvtepi32_ps(isum);                                                      \
+            const __m512 dy = _mm512_castsi512_ps(_mm512_permutexvar_epi32(id, side));                      \
+            const __m512 sc = _mm512_mul_ps(halves16(rp[0], gidx, off), dy);                               \
+            acc = _mm_fmadd_ps(_mm512_castps512_ps128(f), _mm512_castps512_ps128(sc), acc);                 \
+            acc = _mm_fmadd_ps(_mm512_extractf32x4_ps(f, 1), _mm512_extractf32x4_ps(sc, 1), acc);           \
+            acc = _mm_fmadd_ps(_mm512_extractf32x4_ps(f, 2), _mm512_extractf32x4_ps(sc, 2), acc);           \
+            acc = _mm_fmadd_ps(_mm512_extractf32x4_ps(f, 3), _mm512_extractf32x4_ps(sc, 3), acc);           \
+        }                                                                                                   \
+        for (; b < nb; b++) {                                                                               \
+            const size_t off = (size_t)b * sizeof(BT);                                                      \
+            const __m512i p = PART(rp, off, y[b].qs), z = _mm512_setzero_si512();                           \
+            const __m512i isum = _mm512_add_epi32(reduce4x4(p, z, z, z), _mm512_set1_epi32(s[b].off));      \
+            const __m512 sc = _mm512_mul_ps(halves16_mask(rp[0], gidx, off, 15), _mm512_set1_ps(s[b].d));            \
+            acc = _mm_fmadd_ps(_mm512_castps512_ps128(_mm512_cvtepi32_ps(isum)), _mm512_castps512_ps128(sc), acc); \
+        }                                                                                                   \
+        _mm_mask_storeu_ps(out, (__mmask8)(mask & 15), acc);                                                \
+    }
+
+SINGLE4(single4_q4_0, block_q4_0, part4_q4_0)
+SINGLE4(single4_q8_0, block_q8_0, part4_q8_0)
 
 typedef void (*single_fn)(const uint8_t *const *rp, int64_t nb, const uint8_t *act, size_t side_off, float *out,
                           __mmask16 mask);
 
 /* The driver shared by every type: row tiles of 16, chunks of kc_max blocks
  * packed once, token tiles of up to 8 over each chunk. */
-static inline void gemm_driver(int64_t nb, size_t block_bytes, size_t side_off, int kc_max, size_t packed_block,
-                               pack_fn pack, const tile_fn *tiles, single_fn single, const void *restrict w, size_t row_bytes,
+static inline void gemm_driver(int64_t nb, size_t side_off, int kc_max, pack_fn pack, const tile_fn *tiles, single_fn single, const void *restrict w, size_t row_bytes,
                                int64_t nrows, const void *restrict act, size_t act_stride, int n_tok,
                                float *restrict out, size_t ldo, uint8_t *buf)
 {
-    (void)block_bytes;
-    (void)packed_block;
     for (int64_t r0 = 0; r0 < nrows; r0 += ROWS) {
         const int nr = nrows - r0 < ROWS ? (int)(nrows - r0) : ROWS;
         const __mmask16 mask = (__mmask16)((1u << nr) - 1);
@@ -318,7 +360,12 @@ static inline void gemm_driver(int64_t nb, size_t block_bytes, size_t side_off, 
         for (int l = 0; l < ROWS; l++) /* a missing row repeats the first: its lane is never stored */
             rp[l] = (const uint8_t *)w + (size_t)(r0 + (l < nr ? l : 0)) * row_bytes;
         if (n_tok == 1 && single) {
-            single(rp, nb, act, side_off, out + r0, mask);
+            for (int q = 0; q < nr; q += 4) {
+                const uint8_t *rq[4];
+                for (int l = 0; l < 4; l++) /* a missing row repeats the first: its lane is never stored */
+                    rq[l] = rp[q + l < nr ? q + l : 0];
+                single(rq, nb, act, side_off, out + r0 + q, (__mmask16)(mask >> q));
+            }
             continue;
         }
         for (int64_t b0 = 0; b0 < nb; b0 += kc_max) {
@@ -338,8 +385,8 @@ static void gemm_q4_0(int64_t n, const void *restrict w, size_t row_bytes, int64
 {
     _Alignas(64) uint8_t buf[KC * (NV_Q4_0 + 1) * 64];
     const int64_t nb = n / QK4_0;
-    gemm_driver(nb, sizeof(block_q4_0), side_offset(nb, sizeof(block_q8_0)), KC, (NV_Q4_0 + 1) * 64, pack_q4_0,
-                tiles_q4_0, single_q4_0, w, row_bytes, nrows, act, act_stride, n_tok, out, ldo, buf);
+    gemm_driver(nb, side_offset(nb, sizeof(block_q8_0)), KC, pack_q4_0,
+                tiles_q4_0, single4_q4_0, w, row_bytes, nrows, act, act_stride, n_tok, out, ldo, buf);
 }
 
 static void gemm_q8_0(int64_t n, const void *restrict w, size_t row_bytes, int64_t nrows, const void *restrict act,
@@ -347,8 +394,8 @@ static void gemm_q8_0(int64_t n, const void *restrict w, size_t row_bytes, int64
 {
     _Alignas(64) uint8_t buf[KC * (NV_Q8_0 + 1) * 64];
     const int64_t nb = n / QK8_0;
-    gemm_driver(nb, sizeof(block_q8_0), side_offset(nb, sizeof(block_q8_0)), KC, (NV_Q8_0 + 1) * 64, pack_q8_0,
-                tiles_q8_0, single_q8_0, w, row_bytes, nrows, act, act_stride, n_tok, out, ldo, buf);
+    gemm_driver(nb, side_offset(nb, sizeof(block_q8_0)), KC, pack_q8_0,
+                tiles_q8_0, single4_q8_0, w, row_bytes, nrows, act, act_stride, n_tok, out, ldo, buf);
 }
 
 static const kt_gemm gemm_q4_0_vnni = { ROWS, prep_q4_0, gemm_q4_0 };
