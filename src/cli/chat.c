@@ -656,10 +656,16 @@ static int parse_args(int argc, char **argv, chat_options *o)
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         long n;
-        double d;
         bool used_value = true;
 #define IS(s1, s2) is_option(a, s1, s2)
 #define NEED(cond) do { if (!v || !(cond)) { fprintf(stderr, "kestrel: bad or missing value for %s\n", a); return 2; } } while (0)
+        int shared = cli_shared_option(a, v, &o->cparams, &o->sparams);
+        if (shared == 2)
+            return 2;
+        if (shared == 1) {
+            i++;
+            continue;
+        }
         if (IS("-h", "--help")) {
             usage(stdout);
             exit(0);
@@ -668,26 +674,6 @@ static int parse_args(int argc, char **argv, chat_options *o)
         } else if (IS("-f", "--file")) { NEED(1); o->system_file = v;
         } else if (IS("--chat-template", NULL)) { NEED(*v); o->template_arg = v;
         } else if (IS("-n", "--n-predict")) { NEED(cli_parse_int(v, -1, 1L << 30, &n)); o->n_predict = n;
-        } else if (IS("-c", "--ctx-size")) { NEED(cli_parse_int(v, 0, 1 << 24, &n)); o->cparams.n_ctx = (int)n;
-        } else if (IS("-b", "--batch-size")) { NEED(cli_parse_int(v, 1, 1 << 16, &n)); o->cparams.n_batch = (int)n;
-        } else if (IS("-t", "--threads")) { NEED(cli_parse_int(v, 1, 1024, &n)); o->cparams.n_threads = (int)n;
-        } else if (IS("-ctk", "--cache-type-k") || IS("-ctv", "--cache-type-v")) {
-            NEED(strcmp(v, "f16") == 0 || strcmp(v, "f32") == 0);
-            o->cparams.kv_type = strcmp(v, "f32") == 0 ? KESTREL_KV_F32 : KESTREL_KV_F16;
-        } else if (IS("--temp", NULL)) { NEED(cli_parse_float(v, -1e9, 1e9, &d)); o->sparams.temp = (float)d;
-        } else if (IS("--top-k", NULL)) { NEED(cli_parse_int(v, -1, 1L << 30, &n)); o->sparams.top_k = (int)n;
-        } else if (IS("--top-p", NULL)) { NEED(cli_parse_float(v, 0, 1, &d)); o->sparams.top_p = (float)d;
-        } else if (IS("--min-p", NULL)) { NEED(cli_parse_float(v, 0, 1, &d)); o->sparams.min_p = (float)d;
-        } else if (IS("--repeat-penalty", NULL)) { NEED(cli_parse_float(v, 0, 1e6, &d)); o->sparams.repeat_penalty = (float)d;
-        } else if (IS("--repeat-last-n", NULL)) { NEED(cli_parse_int(v, -1, 1L << 30, &n)); o->sparams.repeat_last_n = (int)n;
-        } else if (IS("--frequency-penalty", NULL)) { NEED(cli_parse_float(v, -1e6, 1e6, &d)); o->sparams.frequency_penalty = (float)d;
-        } else if (IS("--presence-penalty", NULL)) { NEED(cli_parse_float(v, -1e6, 1e6, &d)); o->sparams.presence_penalty = (float)d;
-        } else if (IS("-s", "--seed")) {
-            char *end;
-            NEED(*v && v[0] != '-');
-            unsigned long long s = strtoull(v, &end, 10);
-            NEED(*end == 0);
-            o->sparams.seed = s;
         } else {
             used_value = false;
             if (IS("-e", "--escape")) o->escape = true;

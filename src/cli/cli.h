@@ -22,6 +22,8 @@ int cli_chat(int argc, char **argv);      /* kestrel chat [-m model.gguf] */
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "kestrel.h"
+
 #define KESTREL_DEFAULT_MODEL "models/gutenberg-41M-Q4_K_M.gguf"
 
 /* The model to use when no -m is given: $KESTREL_MODEL, else the shipped default
@@ -37,6 +39,11 @@ char *cli_read_file(const char *path, size_t *len);
 
 /* Replaces \n \t \\ \" \' \r \xHH escapes in place (llama.cpp's -e); returns the new length. */
 size_t cli_unescape(char *s, size_t len);
+
+/* The options generation and chat share: -c -b -t -ctk/-ctv, the sampling flags
+ * and -s. Returns 1 when opt is one of them and value was used, 0 when opt is
+ * not one of them, 2 after printing a message when value is missing or bad. */
+int cli_shared_option(const char *opt, const char *value, kestrel_context_params *cp, kestrel_sampler_params *sp);
 
 /* Prints "kestrel: <last error>" to stderr and returns 1. */
 int cli_fail(void);

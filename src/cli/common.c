@@ -130,6 +130,62 @@ size_t cli_unescape(char *s, size_t len)
     return o;
 }
 
+int cli_shared_option(const char *opt, const char *value, kestrel_context_params *cp, kestrel_sampler_params *sp)
+{
+    static const char *const names[] = { "-c", "--ctx-size", "-b", "--batch-size", "-t", "--threads", "-ctk",
+                                         "--cache-type-k", "-ctv", "--cache-type-v", "--temp", "--top-k", "--top-p",
+                                         "--min-p", "--repeat-penalty", "--repeat-last-n", "--frequency-penalty",
+                                         "--presence-penalty", "-s", "--seed" };
+    int which = -1;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(opt, names[i]) == 0)
+            which = (int)i;
+    if (which < 0)
+        return 0;
+    long n = 0;
+    double d = 0;
+    bool ok = value != NULL;
+    const char *name = names[which];
+    if (ok && which < 6) {
+        long hi = which < 2 ? 1L << 24 : which < 4 ? 1L << 16 : 1024;
+        ok = cli_parse_int(value, which < 2 ? 0 : 1, hi, &n);
+        if (ok)
+            *(which < 2 ? &cp->n_ctx : which < 4 ? &cp->n_batch : &cp->n_threads) = (int)n;
+    } else if (ok && which < 10) {
+        ok = strcmp(value, "f16") == 0 || strcmp(value, "f32") == 0;
+        cp->kv_type = strcmp(value, "f32") == 0 ? KESTREL_KV_F32 : KESTREL_KV_F16;
+    } else if (ok && strcmp(name, "--temp") == 0) {
+        ok = cli_parse_float(value, -1e9, 1e9, &d);
+        sp->temp = (float)d;
+    } else if (ok && strcmp(name, "--top-k") == 0) {
+        ok = cli_parse_int(value, -1, 1L << 30, &n);
+        sp->top_k = (int)n;
+    } else if (ok && (strcmp(name, "--top-p") == 0 || strcmp(name, "--min-p") == 0)) {
+        ok = cli_parse_float(value, 0, 1, &d);
+        *(name[3] == 'o' ? &sp->top_p : &sp->min_p) = (float)d;
+    } else if (ok && strcmp(name, "--repeat-penalty") == 0) {
+        ok = cli_parse_float(value, 0, 1e6, &d);
+        sp->repeat_penalty = (float)d;
+    } else if (ok && strcmp(name, "--repeat-last-n") == 0) {
+        ok = cli_parse_int(value, -1, 1L << 30, &n);
+        sp->repeat_last_n = (int)n;
+    } else if (ok && (strcmp(name, "--frequency-penalty") == 0 || strcmp(name, "--presence-penalty") == 0)) {
+        ok = cli_parse_float(value, -1e6, 1e6, &d);
+        *(name[2] == 'f' ? &sp->frequency_penalty : &sp->presence_penalty) = (float)d;
+    } else if (ok) { /* -s, --seed */
+        char *end;
+        errno = 0;
+        unsigned long long seed = strtoull(value, &end, 10);
+        ok = *value && value[0] != '-' && *end == 0 && errno == 0;
+        sp->seed = seed;
+    }
+    if (!ok) {
+        fprintf(stderr, "kestrel: bad or missing value for %s\n", opt);
+        return 2;
+    }
+    return 1;
+}
+
 int cli_fail(void)
 {
     fprintf(stderr, "kestrel: %s\n", kestrel_last_error());
