@@ -11,43 +11,11 @@
 #include "gguf.h"
 #include "kestrel.h"
 #include "test.h"
+#include "vocab_util.h"
 #include "tokenizer_internal.h"
 #include "vocab.h"
 
 #define SEPARATOR "\n__ggml_vocab_test__\n"
-
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf) {
-        buf[n] = 0;
-        *len = (size_t)n;
-    }
-    return buf;
-}
-
-static vocab *load_vocab(const char *path)
-{
-    gguf_file *f = gguf_open(path);
-    if (!f) {
-        fprintf(stderr, "%s\n", kestrel_last_error());
-        return NULL;
-    }
-    vocab *v = vocab_load(f);
-    gguf_close(f); /* the vocab keeps its own copy */
-    return v;
-}
 
 static vocab *load_shared(const char *rel)
 {
@@ -56,44 +24,6 @@ static vocab *load_shared(const char *rel)
     vocab *v = load_vocab(path);
     CHECK(v != NULL, "load %s: %s", path, kestrel_last_error());
     return v;
-}
-
-/* Tokenizes into a fresh array (caller frees); *n gets the count, or the error. */
-static int32_t *tokenize(const vocab *v, const char *text, size_t len, bool add_special,
-                         bool parse_special, int *n)
-{
-    int need = vocab_tokenize(v, text, len, NULL, 0, add_special, parse_special);
-    if (need == VOCAB_ERROR) {
-        *n = need;
-        return NULL;
-    }
-    int cap = need < 0 ? -need : need;
-    int32_t *ids = malloc(sizeof *ids * (size_t)(cap + 1));
-    *n = vocab_tokenize(v, text, len, ids, cap, add_special, parse_special);
-    return ids;
-}
-
-static bool ids_equal(const int32_t *got, int n, const int32_t *want, int n_want)
-{
-    return n == n_want && (n == 0 || memcmp(got, want, sizeof *got * (size_t)n) == 0);
-}
-
-/* Concatenated pieces (special = false) into a malloc'd string. */
-static char *detokenize(const vocab *v, const int32_t *ids, int n, size_t *len)
-{
-    size_t cap = 64, w = 0;
-    char *out = malloc(cap);
-    for (int i = 0; i < n; i++) {
-        int k = vocab_token_to_piece(v, ids[i], out + w, (int)(cap - w), false);
-        if (k < 0) {
-            cap = 2 * cap + (size_t)-k;
-            out = realloc(out, cap);
-            k = vocab_token_to_piece(v, ids[i], out + w, (int)(cap - w), false);
-        }
-        w += (size_t)k;
-    }
-    *len = w;
-    return out;
 }
 
 /* ---- llama.cpp's .inp/.out vectors ----------------------------------------- */
@@ -441,7 +371,7 @@ static void check_round_trip(const vocab *v, const char *text, size_t len, const
     int n;
     int32_t *ids = tokenize(v, text, len, false, false, &n);
     size_t out_len;
-    char *out = detokenize(v, ids, n, &out_len);
+    char *out = detokenize_pieces(v, ids, n, &out_len, false);
     /* SPM adds one leading space to non-empty text. */
     bool ok = len == 0 ? out_len == 0
                        : out_len == len + 1 && out[0] == ' ' && memcmp(out + 1, text, len) == 0;

@@ -11,42 +11,12 @@
 #include "kestrel.h"
 #include "pretokenize.h"
 #include "test.h"
+#include "vocab_util.h"
 #include "tokenizer_internal.h"
 #include "unicode.h"
 #include "vocab.h"
 
 #define SEPARATOR "\n__ggml_vocab_test__\n"
-
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf) {
-        buf[n] = 0;
-        *len = (size_t)n;
-    }
-    return buf;
-}
-
-static vocab *load_vocab(const char *path)
-{
-    gguf_file *f = gguf_open(path);
-    if (!f)
-        return NULL;
-    vocab *v = vocab_load(f);
-    gguf_close(f);
-    return v;
-}
 
 static vocab *load_shared(const char *name)
 {
@@ -65,50 +35,12 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Tokenizes into a fresh array (caller frees); *n gets the count or VOCAB_ERROR. */
-static int32_t *tokenize(const vocab *v, const char *text, size_t len, bool add_special,
-                         bool parse_special, int *n)
-{
-    int need = vocab_tokenize(v, text, len, NULL, 0, add_special, parse_special);
-    if (need == VOCAB_ERROR) {
-        *n = need;
-        return NULL;
-    }
-    int cap = need < 0 ? -need : need;
-    int32_t *ids = malloc(sizeof *ids * (size_t)(cap + 1));
-    *n = vocab_tokenize(v, text, len, ids, cap, add_special, parse_special);
-    return ids;
-}
-
-static bool ids_equal(const int32_t *got, int n, const int32_t *want, int n_want)
-{
-    return n == n_want && (n == 0 || memcmp(got, want, sizeof *got * (size_t)n) == 0);
-}
-
 static void print_ids(const char *label, const int32_t *ids, int n)
 {
     fprintf(stderr, "  %s:", label);
     for (int i = 0; i < n && i < 200; i++)
         fprintf(stderr, " %d", ids[i]);
     fprintf(stderr, "%s\n", n > 200 ? " ..." : "");
-}
-
-/* Concatenated pieces (special = true, so user-defined tokens print) into a malloc'd string. */
-static char *detokenize(const vocab *v, const int32_t *ids, int n, size_t *len)
-{
-    size_t cap = 64, w = 0;
-    char *out = malloc(cap);
-    for (int i = 0; i < n; i++) {
-        int k = vocab_token_to_piece(v, ids[i], out + w, (int)(cap - w), true);
-        if (k < 0) {
-            cap = 2 * cap + (size_t)-k;
-            out = realloc(out, cap);
-            k = vocab_token_to_piece(v, ids[i], out + w, (int)(cap - w), true);
-        }
-        w += (size_t)k;
-    }
-    *len = w;
-    return out;
 }
 
 /* Checks text -> ids on one vocab; prints the ids on a mismatch. */
@@ -396,7 +328,7 @@ static void check_round_trip(const vocab *v, const char *name, const char *text,
     int n;
     int32_t *ids = tokenize(v, text, len, false, false, &n);
     size_t out_len = 0;
-    char *out = ids && n >= 0 ? detokenize(v, ids, n, &out_len) : NULL;
+    char *out = ids && n >= 0 ? detokenize_pieces(v, ids, n, &out_len, true) : NULL;
     bool ok = out && out_len == expect_len && memcmp(out, expect_text, expect_len) == 0;
     CHECK(ok, "%s: round trip of '%.*s' gave '%.*s'", name, (int)(len > 40 ? 40 : len), text,
           (int)(out_len > 40 ? 40 : out_len), out ? out : "");
@@ -450,7 +382,7 @@ static void test_long_pieces(const vocab *gpt2, const vocab *llama3)
         int32_t *ids = tokenize(cases[c].v, text, n, false, false, &count);
         double dt = now() - t0;
         size_t out_len = 0;
-        char *out = ids && count > 0 ? detokenize(cases[c].v, ids, count, &out_len) : NULL;
+        char *out = ids && count > 0 ? detokenize_pieces(cases[c].v, ids, count, &out_len, true) : NULL;
         CHECK(out && out_len == n && memcmp(out, text, n) == 0, "%s round trip", cases[c].name);
         CHECK(dt < 5.0, "%s took %.2f s", cases[c].name, dt);
         printf("%-22s %7d tokens in %6.1f ms CPU\n", cases[c].name, count, 1e3 * dt);
