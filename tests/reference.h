@@ -2,6 +2,7 @@
 #ifndef KESTREL_TEST_REFERENCE_H
 #define KESTREL_TEST_REFERENCE_H
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +121,27 @@ static int ref_load(const char *path, ref_file *rf)
     free(line);
     fclose(f);
     return rf->n_cases > 0 && rf->n_vocab > 0 ? 0 : -1;
+}
+
+/* The best id (lowest on ties, as llama.cpp's reference argmax). */
+static inline int argmax(const float *v, int n)
+{
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (v[i] > v[best])
+            best = i;
+    return best;
+}
+
+/* Best logit minus the second best. */
+static inline float top2_gap(const float *v, int n)
+{
+    int best = argmax(v, n);
+    float second = -INFINITY;
+    for (int i = 0; i < n; i++)
+        if (i != best && v[i] > second)
+            second = v[i];
+    return v[best] - second;
 }
 
 static void ref_free(ref_file *rf)

@@ -109,25 +109,6 @@ static const arch_case specs[] = {
 
 /* ---- the comparison ------------------------------------------------------------ */
 
-static int argmax(const float *v, int n)
-{
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (v[i] > v[best])
-            best = i;
-    return best;
-}
-
-static float top2_gap(const float *v, int n)
-{
-    int best = argmax(v, n);
-    float second = -INFINITY;
-    for (int i = 0; i < n; i++)
-        if (i != best && v[i] > second)
-            second = v[i];
-    return v[best] - second;
-}
-
 static kestrel_context *new_context(kestrel_model *m)
 {
     kestrel_context_params cp = kestrel_context_default_params();

@@ -49,25 +49,6 @@ static const model_spec specs[] = {
 #define CLEAR_GAP 0.01f      /* argmax must agree where llama.cpp's top-2 gap exceeds this */
 #define NEAR_TIE_GAP 0.05f   /* free-running F16 greedy is compared up to the first gap below this */
 
-static int argmax(const float *v, int n)
-{
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (v[i] > v[best])
-            best = i;
-    return best;
-}
-
-static float top2_gap(const float *v, int n)
-{
-    int best = argmax(v, n);
-    float second = -INFINITY;
-    for (int i = 0; i < n; i++)
-        if (i != best && v[i] > second)
-            second = v[i];
-    return v[best] - second;
-}
-
 static int cmp_float(const void *a, const void *b)
 {
     float x = *(const float *)a, y = *(const float *)b;
