@@ -33,9 +33,11 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "blocks.h"
+#include "kquants_x86.h"
 
 #define ROWS 16 /* rows per tile: one per 32-bit lane */
 #define TT 8    /* tokens per register tile */
@@ -380,6 +382,202 @@ static inline void gemm_driver(int64_t nb, size_t side_off, int kc_max, pack_fn 
     }
 }
 
+/* ---- K-quants: Q4_K weights, Q8_K activations ----------------------------------------------
+ *
+ * Chain per output and 256-block b (from acc = 0, blocks in order):
+ *   acc = fma((float)isum_b, d_x * d_y, acc); acc = fnmadd((float)msum_b, dmin_x * d_y, acc)
+ * isum_b = sum over the 8 sub-blocks j of sc_j * (levels . activations) and
+ * msum_b = sum of m_j * (activation sum of sub-block j), both exact integers. */
+
+#define KC_K 4    /* K blocks per packed chunk */
+#define NV_Q4_K 46 /* 32 nibble vectors, 8 scales, 4 min pairs, d, dmin */
+
+/* The side table of a Q8_K row for Q4_K: the 8 sums of 32 activations. */
+typedef struct { int16_t s[8]; } k4_side;
+
+static void prep_q4_k(int64_t n, void *row)
+{
+    const int64_t nb = n / QK_K;
+    const block_q8_K *y = row;
+    k4_side *s = (k4_side *)((uint8_t *)row + side_offset(nb, sizeof(block_q8_K)));
+    for (int64_t b = 0; b < nb; b++)
+        for (int j = 0; j < 8; j++)
+            s[b].s[j] = (int16_t)(y[b].bsums[2 * j] + y[b].bsums[2 * j + 1]);
+}
+
+/* Packed block: vector 8c + m holds bytes 4m..4m+3 of qs chunk c (32 bytes) of
+ * each row: low nibbles pair with activations 64c + 4m, high ones with 64c +
+ * 32 + 4m. Then sc_j as int32 (8 vectors), (m_2i, m_2i+1) as int16 pairs (4),
+ * d and dmin as floats. */
+static void pack_q4_k(const uint8_t *const *rp, int64_t b0, int kc, uint8_t *buf)
+{
+    const __m512i idx = row_offsets(rp);
+    for (int b = 0; b < kc; b++) {
+        const size_t off = (size_t)(b0 + b) * sizeof(block_q4_K);
+        __m512i *p = (__m512i *)(buf + (size_t)b * NV_Q4_K * 64);
+        for (int c = 0; c < 4; c++)
+            for (int h = 0; h < 2; h++) {
+                __m512i o[4];
+                transpose16x4(rp, off + offsetof(block_q4_K, qs) + 32 * (size_t)c + 16 * (size_t)h, o);
+                for (int k = 0; k < 4; k++)
+                    _mm512_store_si512(p + 8 * c + 4 * h + k, o[k]);
+            }
+        int32_t *sv = (int32_t *)(p + 32), *mv = (int32_t *)(p + 40);
+        for (int l = 0; l < ROWS; l++) {
+            uint8_t sm[16];
+            _mm_storeu_si128((__m128i *)sm, kq_k4_scales_mins(rp[l] + off + offsetof(block_q4_K, scales)));
+            for (int j = 0; j < 8; j++)
+                sv[16 * j + l] = sm[j];
+            for (int i = 0; i < 4; i++)
+                mv[16 * i + l] = (int32_t)((uint32_t)sm[8 + 2 * i] | (uint32_t)sm[9 + 2 * i] << 16);
+        }
+        _mm512_store_ps((float *)(p + 44), halves16(rp[0], idx, off + offsetof(block_q4_K, d)));
+        _mm512_store_ps((float *)(p + 45), halves16(rp[0], idx, off + offsetof(block_q4_K, dmin)));
+    }
+}
+
+static inline __attribute__((always_inline)) void tile_q4_k(const uint8_t *pk, int kc, int T,
+                                                             const block_q8_K *const *y, const k4_side *const *s,
+                                                             __m512 *acc)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    for (int b = 0; b < kc; b++) {
+        const __m512i *p = (const __m512i *)(pk + (size_t)b * NV_Q4_K * 64);
+        __m512i isum[TT];
+        for (int t = 0; t < T; t++)
+            isum[t] = _mm512_setzero_si512();
+        for (int j = 0; j < 8; j++) {
+            const int c = j >> 1;
+            __m512i w[8];
+            for (int k = 0; k < 8; k++) {
+                const __m512i v = _mm512_load_si512(p + 8 * c + k);
+                w[k] = _mm512_and_si512(j & 1 ? _mm512_srli_epi16(v, 4) : v, m4);
+            }
+            const __m512i sc = _mm512_load_si512(p + 32 + j);
+#pragma GCC unroll 8
+            for (int t = 0; t < T; t++) {
+                const int8_t *q = y[t][b].qs + 32 * j;
+                __m512i i0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[0], _mm512_set1_epi32(load32(q + 0)));
+                __m512i i1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[1], _mm512_set1_epi32(load32(q + 4)));
+                i0 = _mm512_dpbusd_epi32(i0, w[2], _mm512_set1_epi32(load32(q + 8)));
+                i1 = _mm512_dpbusd_epi32(i1, w[3], _mm512_set1_epi32(load32(q + 12)));
+                i0 = _mm512_dpbusd_epi32(i0, w[4], _mm512_set1_epi32(load32(q + 16)));
+                i1 = _mm512_dpbusd_epi32(i1, w[5], _mm512_set1_epi32(load32(q + 20)));
+                i0 = _mm512_dpbusd_epi32(i0, w[6], _mm512_set1_epi32(load32(q + 24)));
+                i1 = _mm512_dpbusd_epi32(i1, w[7], _mm512_set1_epi32(load32(q + 28)));
+                isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(_mm512_add_epi32(i0, i1), sc));
+            }
+        }
+        const __m512 dx = _mm512_load_ps((const float *)(p + 44)), dm = _mm512_load_ps((const float *)(p + 45));
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++) {
+            const int16_t *bs = s[t][b].s;
+            __m512i ms = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_load_si512(p + 40),
+                                             _mm512_set1_epi32(load32(bs + 0)));
+            ms = _mm512_dpwssd_epi32(ms, _mm512_load_si512(p + 41), _mm512_set1_epi32(load32(bs + 2)));
+            ms = _mm512_dpwssd_epi32(ms, _mm512_load_si512(p + 42), _mm512_set1_epi32(load32(bs + 4)));
+            ms = _mm512_dpwssd_epi32(ms, _mm512_load_si512(p + 43), _mm512_set1_epi32(load32(bs + 6)));
+            const __m512 dy = _mm512_set1_ps(y[t][b].d);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(dx, dy), acc[t]);
+            acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(ms), _mm512_mul_ps(dm, dy), acc[t]);
+        }
+    }
+}
+
+#undef TILE_PTRS
+#define TILE_PTRS(T)                                                                        \
+    const block_q8_K *y[T];                                                                 \
+    const k4_side *s[T];                                                                    \
+    for (int t = 0; t < T; t++) {                                                           \
+        y[t] = (const block_q8_K *)(act + (size_t)t * act_stride) + b0;                     \
+        s[t] = (const k4_side *)(act + (size_t)t * act_stride + side_off) + b0;             \
+    }
+
+#define K_TILES(X)                                                                       \
+    TILE_FN(tile_##X##_1, 1, tile_##X(pk, kc, 1, y, s, acc))                             \
+    TILE_FN(tile_##X##_2, 2, tile_##X(pk, kc, 2, y, s, acc))                             \
+    TILE_FN(tile_##X##_3, 3, tile_##X(pk, kc, 3, y, s, acc))                             \
+    TILE_FN(tile_##X##_4, 4, tile_##X(pk, kc, 4, y, s, acc))                             \
+    TILE_FN(tile_##X##_5, 5, tile_##X(pk, kc, 5, y, s, acc))                             \
+    TILE_FN(tile_##X##_6, 6, tile_##X(pk, kc, 6, y, s, acc))                             \
+    TILE_FN(tile_##X##_7, 7, tile_##X(pk, kc, 7, y, s, acc))                             \
+    TILE_FN(tile_##X##_8, 8, tile_##X(pk, kc, 8, y, s, acc))                             \
+    static const tile_fn tiles_##X[TT + 1] = { NULL, tile_##X##_1, tile_##X##_2, tile_##X##_3, tile_##X##_4, \
+                                               tile_##X##_5, tile_##X##_6, tile_##X##_7, tile_##X##_8 };
+
+K_TILES(q4_k)
+
+/* acc + sub-blocks 2c, 2c + 1 of one row times their scales (int16 in sc). */
+static inline __attribute__((always_inline)) __m256i chunk_q4_k(__m256i acc, const uint8_t *qs, const int8_t *q8,
+                                                                 __m256i sc, int c)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    const __m256i qv = kt_loadu256(qs + 32 * c);
+    const __m256i lo = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_and_si256(qv, m4), kt_loadu256(q8 + 64 * c));
+    const __m256i hi = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_and_si256(_mm256_srli_epi16(qv, 4), m4),
+                                           kt_loadu256(q8 + 64 * c + 32));
+    return _mm256_dpwssd_epi32(acc, _mm256_packs_epi32(lo, hi), _mm256_shuffle_epi8(sc, kq_pick2(2 * c, 2 * c + 1)));
+}
+
+/* One Q4_K row against one Q8_K block, as vec_dot does it: 8 partial isums
+ * (4-sums packed to int16, times the scales by VPDPWSSD) and 8 partial msums. */
+static inline __attribute__((always_inline)) __m256i row_q4_k(const block_q4_K *x, const block_q8_K *y,
+                                                               __m256i *msum)
+{
+    const __m128i scm = kq_k4_scales_mins(x->scales);
+    *msum = kq_k4_min_sums(scm, y->bsums);
+    const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scm));
+    const __m256i a0 = chunk_q4_k(_mm256_setzero_si256(), x->qs, y->qs, sc, 0);
+    const __m256i a1 = chunk_q4_k(_mm256_setzero_si256(), x->qs, y->qs, sc, 1);
+    return _mm256_add_epi32(chunk_q4_k(a0, x->qs, y->qs, sc, 2), chunk_q4_k(a1, x->qs, y->qs, sc, 3));
+}
+
+/* One token, 4 rows: per block each row's isum and msum (as vec_dot forms
+ * them), reduced to lanes 0-3 (isum of rows 0-3) and 4-7 (msum), then the
+ * chain on 4 lanes, the same ops per lane as the tile. */
+static int pf_n = 9;
+static void single4_q4_k(const uint8_t *const *rp, int64_t nb, const uint8_t *act, size_t side_off, float *out,
+                         __mmask16 mask)
+{
+    (void)side_off;
+    const char *pf = (const char *)rp[0] + 4 * (size_t)nb * sizeof(block_q4_K);
+    const char *pf_end = pf + 4 * (size_t)nb * sizeof(block_q4_K);
+    const block_q8_K *y = (const block_q8_K *)act;
+    const __m256i dsel = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+    __m128 acc = _mm_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const size_t off = (size_t)b * sizeof(block_q4_K);
+        for (int i = 0; i < pf_n && pf < pf_end; i++, pf += 64)
+            _mm_prefetch(pf, _MM_HINT_T1);
+        __m256i v[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) {
+            __m256i ms;
+            const __m256i is = row_q4_k((const block_q4_K *)(rp[i] + off), &y[b], &ms);
+            v[i] = _mm256_add_epi32(_mm256_permute2x128_si256(is, ms, 0x20), _mm256_permute2x128_si256(is, ms, 0x31));
+        }
+        const __m256i t0 = _mm256_add_epi32(_mm256_unpacklo_epi32(v[0], v[1]), _mm256_unpackhi_epi32(v[0], v[1]));
+        const __m256i t1 = _mm256_add_epi32(_mm256_unpacklo_epi32(v[2], v[3]), _mm256_unpackhi_epi32(v[2], v[3]));
+        const __m256 f = _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_unpacklo_epi64(t0, t1), _mm256_unpackhi_epi64(t0, t1)));
+        const __m128i dpair = _mm_setr_epi32(load32(rp[0] + off), load32(rp[1] + off), load32(rp[2] + off),
+                                             load32(rp[3] + off));
+        const __m256 dd = _mm256_permutevar8x32_ps(_mm256_cvtph_ps(dpair), dsel);
+        const __m256 sd = _mm256_mul_ps(dd, _mm256_set1_ps(y[b].d));
+        acc = _mm_fmadd_ps(_mm256_castps256_ps128(f), _mm256_castps256_ps128(sd), acc);
+        acc = _mm_fnmadd_ps(_mm256_extractf128_ps(f, 1), _mm256_extractf128_ps(sd, 1), acc);
+    }
+    _mm_mask_storeu_ps(out, (__mmask8)(mask & 15), acc);
+}
+
+static void gemm_q4_k(int64_t n, const void *restrict w, size_t row_bytes, int64_t nrows, const void *restrict act,
+                      size_t act_stride, int n_tok, float *restrict out, size_t ldo)
+{
+    _Alignas(64) uint8_t buf[KC_K * NV_Q4_K * 64];
+    const int64_t nb = n / QK_K;
+    gemm_driver(nb, side_offset(nb, sizeof(block_q8_K)), KC_K, pack_q4_k, tiles_q4_k, single4_q4_k, w, row_bytes,
+                nrows, act, act_stride, n_tok, out, ldo, buf);
+}
+
 static void gemm_q4_0(int64_t n, const void *restrict w, size_t row_bytes, int64_t nrows, const void *restrict act,
                       size_t act_stride, int n_tok, float *restrict out, size_t ldo)
 {
@@ -400,11 +598,15 @@ static void gemm_q8_0(int64_t n, const void *restrict w, size_t row_bytes, int64
 
 static const kt_gemm gemm_q4_0_vnni = { ROWS, prep_q4_0, gemm_q4_0 };
 static const kt_gemm gemm_q8_0_vnni = { ROWS, prep_q8_0_w, gemm_q8_0 };
+static const kt_gemm gemm_q4_k_vnni = { ROWS, prep_q4_k, gemm_q4_k };
 
 void kt_register_vnni_gemm(kt_traits *table)
 {
     table[KT_Q4_0].gemm = &gemm_q4_0_vnni;
     table[KT_Q8_0].gemm = &gemm_q8_0_vnni;
+    if (getenv("PFN")) pf_n = atoi(getenv("PFN"));
+    if (getenv("KESTREL_TRY_K"))
+        table[KT_Q4_K].gemm = &gemm_q4_k_vnni;
 }
 
 #else
