@@ -535,38 +535,77 @@ static inline __attribute__((always_inline)) __m256i row_q4_k(const block_q4_K *
 /* One token, 4 rows: per block each row's isum and msum (as vec_dot forms
  * them), reduced to lanes 0-3 (isum of rows 0-3) and 4-7 (msum), then the
  * chain on 4 lanes, the same ops per lane as the tile. */
-static int pf_n = 9;
+/* One token, 4 rows: first each row's blocks in order (one sequential
+ * stream over the 4 contiguous rows), per group of 4 blocks the isums and
+ * msums as vec_dot forms them, reduced to one lane per block, converted and
+ * stored with d * d_y and dmin * d_y; then the 4 rows' chains over those, in
+ * block order, interleaved (4 independent chains): per output the same float
+ * ops as the tile's lane. */
+#define SB 64 /* blocks per pass */
+
+/* A row's block: isum partials (4 lanes, folded) | msum partials (4 lanes). */
+static inline __attribute__((always_inline)) __m256i fold_q4_k(const block_q4_K *x, const block_q8_K *y)
+{
+    __m256i ms;
+    const __m256i is = row_q4_k(x, y, &ms);
+    return _mm256_add_epi32(_mm256_permute2x128_si256(is, ms, 0x20), _mm256_permute2x128_si256(is, ms, 0x31));
+}
+
 static void single4_q4_k(const uint8_t *const *rp, int64_t nb, const uint8_t *act, size_t side_off, float *out,
                          __mmask16 mask)
 {
     (void)side_off;
-    const char *pf = (const char *)rp[0] + 4 * (size_t)nb * sizeof(block_q4_K);
-    const char *pf_end = pf + 4 * (size_t)nb * sizeof(block_q4_K);
     const block_q8_K *y = (const block_q8_K *)act;
     const __m256i dsel = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
-    __m128 acc = _mm_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
-        const size_t off = (size_t)b * sizeof(block_q4_K);
-        for (int i = 0; i < pf_n && pf < pf_end; i++, pf += 64)
-            _mm_prefetch(pf, _MM_HINT_T1);
-        __m256i v[4];
+    const int nr = (mask & 8) ? 4 : (mask & 4) ? 3 : (mask & 2) ? 2 : 1;
+    _Alignas(32) float fv[4][SB * 2], sv[4][SB * 2]; /* per 4 blocks: 4 isums, 4 msums */
+    __m128 acc[4] = { _mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps() };
+    for (int64_t b0 = 0; b0 < nb; b0 += SB) {
+        const int nbc = nb - b0 < SB ? (int)(nb - b0) : SB;
+        for (int r = 0; r < nr; r++) {
+            const block_q4_K *x = (const block_q4_K *)rp[r] + b0;
+            const block_q8_K *yc = y + b0;
+            for (int b = 0; b < nbc; b += 4) {
+                __m256i v[4];
+                __m128i dp;
+                __m128 dyv;
+                if (nbc - b >= 4) {
 #pragma GCC unroll 4
-        for (int i = 0; i < 4; i++) {
-            __m256i ms;
-            const __m256i is = row_q4_k((const block_q4_K *)(rp[i] + off), &y[b], &ms);
-            v[i] = _mm256_add_epi32(_mm256_permute2x128_si256(is, ms, 0x20), _mm256_permute2x128_si256(is, ms, 0x31));
+                    for (int g = 0; g < 4; g++)
+                        v[g] = fold_q4_k(&x[b + g], &yc[b + g]);
+                    dp = _mm_setr_epi32(load32(&x[b].d), load32(&x[b + 1].d), load32(&x[b + 2].d), load32(&x[b + 3].d));
+                    dyv = _mm_setr_ps(yc[b].d, yc[b + 1].d, yc[b + 2].d, yc[b + 3].d);
+                } else {
+                    int32_t dpa[4] = { 0, 0, 0, 0 };
+                    float dya[4] = { 0, 0, 0, 0 };
+                    for (int g = 0; g < 4; g++) {
+                        v[g] = b + g < nbc ? fold_q4_k(&x[b + g], &yc[b + g]) : _mm256_setzero_si256();
+                        if (b + g < nbc) {
+                            dpa[g] = load32(&x[b + g].d);
+                            dya[g] = yc[b + g].d;
+                        }
+                    }
+                    dp = _mm_loadu_si128((const __m128i *)dpa);
+                    dyv = _mm_loadu_ps(dya);
+                }
+                const __m256i t0 = _mm256_add_epi32(_mm256_unpacklo_epi32(v[0], v[1]), _mm256_unpackhi_epi32(v[0], v[1]));
+                const __m256i t1 = _mm256_add_epi32(_mm256_unpacklo_epi32(v[2], v[3]), _mm256_unpackhi_epi32(v[2], v[3]));
+                const __m256i is = _mm256_add_epi32(_mm256_unpacklo_epi64(t0, t1), _mm256_unpackhi_epi64(t0, t1));
+                const __m256 dd = _mm256_permutevar8x32_ps(_mm256_cvtph_ps(dp), dsel);
+                _mm256_store_ps(&fv[r][2 * b], _mm256_cvtepi32_ps(is));
+                _mm256_store_ps(&sv[r][2 * b], _mm256_mul_ps(dd, _mm256_set_m128(dyv, dyv)));
+            }
         }
-        const __m256i t0 = _mm256_add_epi32(_mm256_unpacklo_epi32(v[0], v[1]), _mm256_unpackhi_epi32(v[0], v[1]));
-        const __m256i t1 = _mm256_add_epi32(_mm256_unpacklo_epi32(v[2], v[3]), _mm256_unpackhi_epi32(v[2], v[3]));
-        const __m256 f = _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_unpacklo_epi64(t0, t1), _mm256_unpackhi_epi64(t0, t1)));
-        const __m128i dpair = _mm_setr_epi32(load32(rp[0] + off), load32(rp[1] + off), load32(rp[2] + off),
-                                             load32(rp[3] + off));
-        const __m256 dd = _mm256_permutevar8x32_ps(_mm256_cvtph_ps(dpair), dsel);
-        const __m256 sd = _mm256_mul_ps(dd, _mm256_set1_ps(y[b].d));
-        acc = _mm_fmadd_ps(_mm256_castps256_ps128(f), _mm256_castps256_ps128(sd), acc);
-        acc = _mm_fnmadd_ps(_mm256_extractf128_ps(f, 1), _mm256_extractf128_ps(sd, 1), acc);
+        for (int b = 0; b < nbc; b++) {
+            const int i = 2 * (b & ~3) + (b & 3);
+            for (int r = 0; r < nr; r++) {
+                acc[r] = _mm_fmadd_ss(_mm_load_ss(&fv[r][i]), _mm_load_ss(&sv[r][i]), acc[r]);
+                acc[r] = _mm_fnmadd_ss(_mm_load_ss(&fv[r][i + 4]), _mm_load_ss(&sv[r][i + 4]), acc[r]);
+            }
+        }
     }
-    _mm_mask_storeu_ps(out, (__mmask8)(mask & 15), acc);
+    for (int r = 0; r < nr; r++)
+        out[r] = _mm_cvtss_f32(acc[r]);
 }
 
 static void gemm_q4_k(int64_t n, const void *restrict w, size_t row_bytes, int64_t nrows, const void *restrict act,
@@ -575,6 +614,204 @@ static void gemm_q4_k(int64_t n, const void *restrict w, size_t row_bytes, int64
     _Alignas(64) uint8_t buf[KC_K * NV_Q4_K * 64];
     const int64_t nb = n / QK_K;
     gemm_driver(nb, side_offset(nb, sizeof(block_q8_K)), KC_K, pack_q4_k, tiles_q4_k, single4_q4_k, w, row_bytes,
+                nrows, act, act_stride, n_tok, out, ldo, buf);
+}
+
+/* ---- Q6_K weights, Q8_K activations ------------------------------------------------------
+ *
+ * Chain per output and 256-block b: acc = fma((float)isum_b, d_x * d_y, acc),
+ * isum_b = sum over the 16 sub-blocks j of sc_j * ((q - 32) . activations),
+ * exact: levels q in [0, 63] go unsigned into VPDPBUSD and 32 * sum_j sc_j *
+ * bsum_j is subtracted. */
+
+#define KC_Q6 2    /* blocks per packed chunk */
+#define NV_Q6_K 73 /* 64 level vectors, 8 scale pairs, d */
+
+/* Packed block: vector 4j + k holds levels 16j + 4k..+3 (q, unpacked) of
+ * each row, then (sc_2i, sc_2i+1) as int16 pairs (8 vectors), then d. */
+static void pack_q6_k(const uint8_t *const *rp, int64_t b0, int kc, uint8_t *buf)
+{
+    const __m512i idx = row_offsets(rp);
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30);
+    _Alignas(64) uint8_t lv[ROWS][QK_K];
+    const uint8_t *lp[ROWS];
+    for (int l = 0; l < ROWS; l++)
+        lp[l] = lv[l];
+    for (int b = 0; b < kc; b++) {
+        const size_t off = (size_t)(b0 + b) * sizeof(block_q6_K);
+        __m512i *p = (__m512i *)(buf + (size_t)b * NV_Q6_K * 64);
+        int32_t *pv = (int32_t *)(p + 64);
+        for (int l = 0; l < ROWS; l++) {
+            const block_q6_K *x = (const block_q6_K *)(rp[l] + off);
+            for (int h = 0; h < 2; h++) {
+                const __m256i ql0 = kt_loadu256(x->ql + 64 * h), ql1 = kt_loadu256(x->ql + 64 * h + 32);
+                const __m256i qh = kt_loadu256(x->qh + 32 * h);
+                __m256i *o = (__m256i *)(lv[l] + 128 * h);
+                _mm256_store_si256(o + 0, _mm256_or_si256(_mm256_and_si256(ql0, m4),
+                                                          _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30)));
+                _mm256_store_si256(o + 1, _mm256_or_si256(_mm256_and_si256(ql1, m4),
+                                                          _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30)));
+                _mm256_store_si256(o + 2, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                                                          _mm256_and_si256(qh, m30)));
+                _mm256_store_si256(o + 3, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                                                          _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30)));
+            }
+            for (int i = 0; i < 8; i++)
+                pv[16 * i + l] = (int32_t)((uint32_t)(uint16_t)x->scales[2 * i] |
+                                           (uint32_t)(uint16_t)x->scales[2 * i + 1] << 16);
+        }
+        for (int j = 0; j < 16; j++) {
+            __m512i o[4];
+            transpose16x4(lp, 16 * (size_t)j, o);
+            for (int k = 0; k < 4; k++)
+                _mm512_store_si512(p + 4 * j + k, o[k]);
+        }
+        /* d is the last 2 bytes of the block: the dword ending there, high half */
+        const __m512i dv = _mm512_i32gather_epi32(idx, (const void *)(rp[0] + off + offsetof(block_q6_K, d) - 2), 1);
+        _mm512_store_ps((float *)(p + 72), _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dv, 16))));
+    }
+}
+
+static inline __attribute__((always_inline)) void tile_q6_k(const uint8_t *pk, int kc, int T,
+                                                             const block_q8_K *const *y, __m512 *acc)
+{
+    for (int b = 0; b < kc; b++) {
+        const __m512i *p = (const __m512i *)(pk + (size_t)b * NV_Q6_K * 64);
+        __m512i isum[TT];
+        for (int t = 0; t < T; t++)
+            isum[t] = _mm512_setzero_si512();
+        for (int j = 0; j < 16; j++) {
+            const __m512i w0 = _mm512_load_si512(p + 4 * j), w1 = _mm512_load_si512(p + 4 * j + 1);
+            const __m512i w2 = _mm512_load_si512(p + 4 * j + 2), w3 = _mm512_load_si512(p + 4 * j + 3);
+            const __m512i pair = _mm512_load_si512(p + 64 + (j >> 1));
+            const __m512i sc = j & 1 ? _mm512_srai_epi32(pair, 16) : _mm512_srai_epi32(_mm512_slli_epi32(pair, 16), 16);
+#pragma GCC unroll 8
+            for (int t = 0; t < T; t++) {
+                const int8_t *q = y[t][b].qs + 16 * j;
+                __m512i i0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w0, _mm512_set1_epi32(load32(q + 0)));
+                __m512i i1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w1, _mm512_set1_epi32(load32(q + 4)));
+                i0 = _mm512_dpbusd_epi32(i0, w2, _mm512_set1_epi32(load32(q + 8)));
+                i1 = _mm512_dpbusd_epi32(i1, w3, _mm512_set1_epi32(load32(q + 12)));
+                isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(_mm512_add_epi32(i0, i1), sc));
+            }
+        }
+        const __m512 dx = _mm512_load_ps((const float *)(p + 72));
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++) {
+            const int16_t *bs = y[t][b].bsums;
+            __m512i o = _mm512_setzero_si512();
+            for (int i = 0; i < 8; i++)
+                o = _mm512_dpwssd_epi32(o, _mm512_load_si512(p + 64 + i), _mm512_set1_epi32(load32(bs + 2 * i)));
+            const __m512i is = _mm512_sub_epi32(isum[t], _mm512_slli_epi32(o, 5));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_mul_ps(dx, _mm512_set1_ps(y[t][b].d)), acc[t]);
+        }
+    }
+}
+
+#define Q6_TILE(T) TILE_FN(tile_q6_k_##T, T, ((void)s, tile_q6_k(pk, kc, T, y, acc)))
+Q6_TILE(1)
+Q6_TILE(2)
+Q6_TILE(3)
+Q6_TILE(4)
+Q6_TILE(5)
+Q6_TILE(6)
+Q6_TILE(7)
+Q6_TILE(8)
+static const tile_fn tiles_q6_k[TT + 1] = { NULL, tile_q6_k_1, tile_q6_k_2, tile_q6_k_3, tile_q6_k_4,
+                                            tile_q6_k_5, tile_q6_k_6, tile_q6_k_7, tile_q6_k_8 };
+
+/* One Q6_K row against one Q8_K block, as vec_dot does it: 8 partial isums. */
+static inline __attribute__((always_inline)) __m256i half_q6_k(__m256i acc, const block_q6_K *x, const int8_t *y8,
+                                                                __m256i sc, int h)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30);
+    const __m256i ql0 = kt_loadu256(x->ql + 64 * h), ql1 = kt_loadu256(x->ql + 64 * h + 32);
+    const __m256i qh = kt_loadu256(x->qh + 32 * h);
+    const __m256i l0 = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
+    const __m256i l1 = _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
+    const __m256i l2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30));
+    const __m256i l3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                                       _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+    y8 += 128 * h;
+    const __m256i z = _mm256_setzero_si256();
+    acc = _mm256_dpwssd_epi32(acc, _mm256_packs_epi32(_mm256_dpbusd_epi32(z, l0, kt_loadu256(y8)),
+                                                      _mm256_dpbusd_epi32(z, l1, kt_loadu256(y8 + 32))),
+                              _mm256_shuffle_epi8(sc, kq_pick2(4 * h, 4 * h + 1)));
+    return _mm256_dpwssd_epi32(acc, _mm256_packs_epi32(_mm256_dpbusd_epi32(z, l2, kt_loadu256(y8 + 64)),
+                                                       _mm256_dpbusd_epi32(z, l3, kt_loadu256(y8 + 96))),
+                               _mm256_shuffle_epi8(sc, kq_pick2(4 * h + 2, 4 * h + 3)));
+}
+
+/* The block's isum partials folded to 4 lanes. */
+static inline __attribute__((always_inline)) __m128i fold_q6_k(const block_q6_K *x, const block_q8_K *y)
+{
+    const __m128i sc8 = kt_loadu128(x->scales);
+    const __m256i sc = kq_even_odd_scales(sc8);
+    const __m256i offs = _mm256_madd_epi16(_mm256_cvtepi8_epi16(sc8), kt_loadu256(y->bsums));
+    const __m256i s0 = half_q6_k(_mm256_setzero_si256(), x, y->qs, sc, 0);
+    const __m256i s1 = half_q6_k(_mm256_setzero_si256(), x, y->qs, sc, 1);
+    const __m256i is = _mm256_sub_epi32(_mm256_add_epi32(s0, s1), _mm256_slli_epi32(offs, 5));
+    return _mm_add_epi32(_mm256_castsi256_si128(is), _mm256_extracti128_si256(is, 1));
+}
+
+/* One token, 4 rows, as single4_q4_k. */
+static void single4_q6_k(const uint8_t *const *rp, int64_t nb, const uint8_t *act, size_t side_off, float *out,
+                         __mmask16 mask)
+{
+    (void)side_off;
+    const block_q8_K *y = (const block_q8_K *)act;
+    const int nr = (mask & 8) ? 4 : (mask & 4) ? 3 : (mask & 2) ? 2 : 1;
+    _Alignas(16) float fv[4][SB], sv[4][SB];
+    __m128 acc[4] = { _mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps() };
+    for (int64_t b0 = 0; b0 < nb; b0 += SB) {
+        const int nbc = nb - b0 < SB ? (int)(nb - b0) : SB;
+        for (int r = 0; r < nr; r++) {
+            const block_q6_K *x = (const block_q6_K *)rp[r] + b0;
+            const block_q8_K *yc = y + b0;
+            for (int b = 0; b < nbc; b += 4) {
+                __m128i v[4];
+                __m128i dh;
+                __m128 dyv;
+                if (nbc - b >= 4) {
+#pragma GCC unroll 4
+                    for (int g = 0; g < 4; g++)
+                        v[g] = fold_q6_k(&x[b + g], &yc[b + g]);
+                    dh = _mm_setr_epi16((short)x[b].d, (short)x[b + 1].d, (short)x[b + 2].d, (short)x[b + 3].d, 0, 0, 0, 0);
+                    dyv = _mm_setr_ps(yc[b].d, yc[b + 1].d, yc[b + 2].d, yc[b + 3].d);
+                } else {
+                    uint16_t dha[8] = { 0, 0, 0, 0, 0, 0, 0, 0 };
+                    float dya[4] = { 0, 0, 0, 0 };
+                    for (int g = 0; g < 4; g++) {
+                        v[g] = b + g < nbc ? fold_q6_k(&x[b + g], &yc[b + g]) : _mm_setzero_si128();
+                        if (b + g < nbc) {
+                            dha[g] = (uint16_t)x[b + g].d;
+                            dya[g] = yc[b + g].d;
+                        }
+                    }
+                    dh = _mm_loadu_si128((const __m128i *)dha);
+                    dyv = _mm_loadu_ps(dya);
+                }
+                const __m128i t0 = _mm_add_epi32(_mm_unpacklo_epi32(v[0], v[1]), _mm_unpackhi_epi32(v[0], v[1]));
+                const __m128i t1 = _mm_add_epi32(_mm_unpacklo_epi32(v[2], v[3]), _mm_unpackhi_epi32(v[2], v[3]));
+                const __m128i is = _mm_add_epi32(_mm_unpacklo_epi64(t0, t1), _mm_unpackhi_epi64(t0, t1));
+                _mm_store_ps(&fv[r][b], _mm_cvtepi32_ps(is));
+                _mm_store_ps(&sv[r][b], _mm_mul_ps(_mm_cvtph_ps(dh), dyv));
+            }
+        }
+        for (int b = 0; b < nbc; b++)
+            for (int r = 0; r < nr; r++)
+                acc[r] = _mm_fmadd_ss(_mm_load_ss(&fv[r][b]), _mm_load_ss(&sv[r][b]), acc[r]);
+    }
+    for (int r = 0; r < nr; r++)
+        out[r] = _mm_cvtss_f32(acc[r]);
+}
+
+static void gemm_q6_k(int64_t n, const void *restrict w, size_t row_bytes, int64_t nrows, const void *restrict act,
+                      size_t act_stride, int n_tok, float *restrict out, size_t ldo)
+{
+    _Alignas(64) uint8_t buf[KC_Q6 * NV_Q6_K * 64];
+    const int64_t nb = n / QK_K;
+    gemm_driver(nb, side_offset(nb, sizeof(block_q8_K)), KC_Q6, pack_q6_k, tiles_q6_k, single4_q6_k, w, row_bytes,
                 nrows, act, act_stride, n_tok, out, ldo, buf);
 }
 
@@ -599,14 +836,16 @@ static void gemm_q8_0(int64_t n, const void *restrict w, size_t row_bytes, int64
 static const kt_gemm gemm_q4_0_vnni = { ROWS, prep_q4_0, gemm_q4_0 };
 static const kt_gemm gemm_q8_0_vnni = { ROWS, prep_q8_0_w, gemm_q8_0 };
 static const kt_gemm gemm_q4_k_vnni = { ROWS, prep_q4_k, gemm_q4_k };
+static const kt_gemm gemm_q6_k_vnni = { ROWS, NULL, gemm_q6_k };
 
 void kt_register_vnni_gemm(kt_traits *table)
 {
     table[KT_Q4_0].gemm = &gemm_q4_0_vnni;
     table[KT_Q8_0].gemm = &gemm_q8_0_vnni;
-    if (getenv("PFN")) pf_n = atoi(getenv("PFN"));
-    if (getenv("KESTREL_TRY_K"))
+    if (!getenv("KESTREL_NO_K_GEMM")) {
         table[KT_Q4_K].gemm = &gemm_q4_k_vnni;
+        table[KT_Q6_K].gemm = &gemm_q6_k_vnni;
+    }
 }
 
 #else
