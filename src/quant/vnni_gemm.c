@@ -4,7 +4,11 @@
  *
  * Batch invariance. Each output (row r, token t) is one float chain over the
  * row's blocks in order, the same ops whatever the tile:
- *   Q4_0, Q8_0:  acc = fma((float)isum_b, d_x[b] * d_y[b], acc)
+ *   Q4_0, Q8_0, Q6_K:  acc = fma((float)isum_b, d_x[b] * d_y[b], acc)
+ *   Q4_K:              acc = fma((float)isum_b, d_x[b] * d_y[b], acc);
+ *                      acc = fnmadd((float)msum_b, dmin_x[b] * d_y[b], acc)
+ *   (fnmadd(a, b, c) = -(a * b) + c, one rounding; msum_b: the mins against
+ *   the activation sums of the sub-blocks, see the Q4_K section)
  * starting from acc = 0, where isum_b is the exact integer sum of the block (as in the reference vec_dot). Integer arithmetic is exact, so how
  * the integers are formed (lanes, partial sums, packing) does not matter; the
  * float ops above run one per (row, token) in a vector lane, and the lanes of
@@ -22,7 +26,9 @@
  *
  * One token (generation) skips the packing: 4 rows at a time, 4 blocks a step,
  * the same integers by another route (see SINGLE4) and the same float chain on
- * 4 lanes; the next 4 rows are prefetched as one sequential stream.
+ * 4 lanes; the next 4 rows are prefetched as one sequential stream. The
+ * K-quants (single4_q4_k, single4_q6_k) form the integers per row as their
+ * vec_dot does, row after row (one sequential stream), then run the chains.
  *
  * VPDPBUSD multiplies unsigned by signed bytes: weights are made unsigned
  * (Q4_0 levels 0..15, Q8_0 x ^ 0x80 = x + 128) and the offset times the
