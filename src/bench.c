@@ -22,8 +22,11 @@ static void read_share(void *arg, int ith, int nth)
 {
     read_job *job = arg;
     size_t w0 = job->n_words * (size_t)ith / (size_t)nth, w1 = job->n_words * (size_t)(ith + 1) / (size_t)nth;
-    if (job->fill) { /* first touch by the thread that reads it */
-        memset((void *)(job->buf + w0), 0x5a, (w1 - w0) * sizeof(uint64_t));
+    if (job->fill) { /* first touch by the thread that reads it; distinct words, so
+                        * no page looks like another (a host may merge identical pages) */
+        uint64_t *w = (uint64_t *)job->buf;
+        for (size_t i = w0; i < w1; i++)
+            w[i] = (uint64_t)i * 0x9e3779b97f4a7c15ull;
         return;
     }
     /* One word of every 64-byte line brings the whole line in: memory, not the
