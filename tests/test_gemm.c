@@ -1,8 +1,9 @@
 /* Tile kernels (kt_gemm) and batch invariance of matmul.
  *
  * 1. Kernels, every type x every ISA level this CPU runs that has a tile
- *    kernel: random weights (reference quantizer) and activations, many row and
- *    block counts (partial row tiles, chunk tails), a tile of 19 tokens x 37
+ *    kernel (Q4_0, Q8_0, Q4_K, Q6_K on avx512vnni): random weights (reference
+ *    quantizer) and activations, and once extreme ones (largest integer sums),
+ *    many row and block counts (partial row tiles, chunk tails), a tile of 19 tokens x 37
  *    rows against every (row, token) computed alone (nrows = 1, n_tok = 1) and
  *    against random sub-tiles that put each output in another lane and token
  *    slot: memcmp. Against the reference vec_dot: |tile - ref| <= 1e-4 * E,
@@ -51,7 +52,14 @@ typedef struct {
     float *wf, *af; /* dequantized, for the tolerance */
 } problem;
 
-static void problem_make(problem *p, const kt_traits *tab, int type, int64_t n, int64_t nrows, int n_tok)
+/* extreme: every weight and activation of one magnitude, signs shared by
+ * position (s_i), so every product is positive and the integer sums of each
+ * block, sub-block and lane reach their largest values (levels at the ends of
+ * their range): what would overflow an int16 or int32 partial sum shows. */
+static float sign_at(int64_t i) { return (((uint64_t)i * 0x9e3779b97f4a7c15ull) >> 40) & 1 ? 1.0f : -1.0f; }
+
+static void problem_make(problem *p, const kt_traits *tab, int type, int64_t n, int64_t nrows, int n_tok,
+                         bool extreme)
 {
     const kt_traits *wt = &tab[type], *at = &tab[wt->vec_dot_type];
     const kt_traits *wref = kt_ref_traits(type);
@@ -68,14 +76,14 @@ static void problem_make(problem *p, const kt_traits *tab, int type, int64_t n, 
     for (int64_t r = 0; r < nrows; r++) {
         const float scale = 0.01f + (float)rng_int(100) * 0.01f;
         for (int64_t i = 0; i < n; i++)
-            src[i] = rng_gauss() * scale;
+            src[i] = extreme ? sign_at(i) * scale : rng_gauss() * scale;
         wref->quantize(src, p->w + (size_t)r * p->row_bytes, n);
         wref->to_float(p->w + (size_t)r * p->row_bytes, p->wf + r * n, n);
     }
     for (int t = 0; t < n_tok; t++) {
         uint8_t *row = p->act + (size_t)t * p->act_stride;
         for (int64_t i = 0; i < n; i++)
-            src[i] = rng_gauss() * (t % 3 == 0 ? 10.0f : 1.0f);
+            src[i] = (extreme ? sign_at(i) : rng_gauss()) * (t % 3 == 0 ? 10.0f : 1.0f);
         at->from_float(src, row, n);
         kt_ref_traits(wt->vec_dot_type)->to_float(row, p->af + t * n, n);
         if (wt->gemm->prep)
@@ -99,14 +107,14 @@ static void run_tile(const kt_gemm *g, const problem *p, int64_t r0, int64_t nr,
            p->act_stride, nt, out + (size_t)t0 * p->nrows + r0, (size_t)p->nrows);
 }
 
-static void test_kernel(const kt_traits *tab, int type, int isa, int64_t nb)
+static void test_kernel(const kt_traits *tab, int type, int isa, int64_t nb, bool extreme)
 {
     const kt_traits *wt = &tab[type];
     const kt_gemm *g = wt->gemm;
     const int64_t n = nb * wt->block_size, nrows = 37;
     const int n_tok = 19;
     problem p;
-    problem_make(&p, tab, type, n, nrows, n_tok);
+    problem_make(&p, tab, type, n, nrows, n_tok, extreme);
     const size_t nout = (size_t)nrows * n_tok;
     float *full = malloc(sizeof(float) * nout), *one = malloc(sizeof(float) * nout);
     const float sentinel = -12345.0f;
@@ -154,8 +162,8 @@ static void test_kernel(const kt_traits *tab, int type, int isa, int64_t nb)
             }
             worst = fmax(worst, e > 0 ? err / e : 0);
         }
-    CHECK(!bad_alone && !bad_sub && !bad_ref, "%s %s nb %lld: alone %d, sub-tiles %d, vs ref %d", wt->name,
-          kt_isa_name(isa), (long long)nb, bad_alone, bad_sub, bad_ref);
+    CHECK(!bad_alone && !bad_sub && !bad_ref, "%s %s nb %lld%s: alone %d, sub-tiles %d, vs ref %d", wt->name,
+          kt_isa_name(isa), (long long)nb, extreme ? " (extreme)" : "", bad_alone, bad_sub, bad_ref);
     free(full);
     free(one);
     problem_free(&p);
@@ -174,7 +182,7 @@ static void bench_kernel(const kt_traits *tab, int type, int isa)
     const int64_t n = 5632, nrows = 1024;
     const int toks[] = { 1, 64, 512 };
     problem p;
-    problem_make(&p, tab, type, n, nrows, 512);
+    problem_make(&p, tab, type, n, nrows, 512, false);
     float *out = malloc(sizeof(float) * (size_t)(nrows * 512));
     for (int ti = 0; ti < 3; ti++) {
         const int nt = toks[ti];
@@ -199,7 +207,7 @@ static void bench_kernel(const kt_traits *tab, int type, int isa)
     problem_free(&p);
 
     /* one token, weights past the L3 (memory-bound, as generation is) */
-    problem_make(&p, tab, type, 4096, 16384, 1);
+    problem_make(&p, tab, type, 4096, 16384, 1, false);
     out = malloc(sizeof(float) * 16384);
     double best_g = 1e9, best_v = 1e9;
     for (int rep = 0; rep < 5; rep++) {
@@ -279,11 +287,14 @@ int main(void)
             if (!tab[isa][type].name || !tab[isa][type].gemm)
                 continue;
             const int64_t nbs_legacy[] = { 1, 2, 3, 7, 31, 32, 33, 65, 100 };
-            const int64_t nbs_k[] = { 1, 2, 3, 7, 8, 9, 17 };
+            /* K: tails of the 4-block groups and of the packed chunks (2 and 4
+             * blocks), and past the 64-block passes of the single-token path */
+            const int64_t nbs_k[] = { 1, 2, 3, 7, 8, 9, 17, 65 };
             const bool k = tab[isa][type].block_size == 256;
             const int cnt = k ? (int)(sizeof nbs_k / sizeof *nbs_k) : (int)(sizeof nbs_legacy / sizeof *nbs_legacy);
             for (int i = 0; i < cnt; i++)
-                test_kernel(tab[isa], type, isa, k ? nbs_k[i] : nbs_legacy[i]);
+                test_kernel(tab[isa], type, isa, k ? nbs_k[i] : nbs_legacy[i], false);
+            test_kernel(tab[isa], type, isa, k ? 9 : 33, true);
             if (bench)
                 bench_kernel(tab[isa], type, isa);
         }

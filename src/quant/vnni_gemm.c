@@ -39,7 +39,6 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <stddef.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "blocks.h"
@@ -398,7 +397,8 @@ static inline void gemm_driver(int64_t nb, size_t side_off, int kc_max, pack_fn 
 #define KC_K 4    /* K blocks per packed chunk */
 #define NV_Q4_K 46 /* 32 nibble vectors, 8 scales, 4 min pairs, d, dmin */
 
-/* The side table of a Q8_K row for Q4_K: the 8 sums of 32 activations. */
+/* The side table of a Q8_K row for Q4_K: the 8 sums of 32 activations per
+ * block, then the blocks' d_y in a row (4 at a time for the single-token path). */
 typedef struct { int16_t s[8]; } k4_side;
 
 static void prep_q4_k(int64_t n, void *row)
@@ -406,9 +406,12 @@ static void prep_q4_k(int64_t n, void *row)
     const int64_t nb = n / QK_K;
     const block_q8_K *y = row;
     k4_side *s = (k4_side *)((uint8_t *)row + side_offset(nb, sizeof(block_q8_K)));
-    for (int64_t b = 0; b < nb; b++)
+    float *dy = (float *)(s + nb);
+    for (int64_t b = 0; b < nb; b++) {
         for (int j = 0; j < 8; j++)
             s[b].s[j] = (int16_t)(y[b].bsums[2 * j] + y[b].bsums[2 * j + 1]);
+        dy[b] = y[b].d;
+    }
 }
 
 /* Packed block: vector 8c + m holds bytes 4m..4m+3 of qs chunk c (32 bytes) of
@@ -538,9 +541,6 @@ static inline __attribute__((always_inline)) __m256i row_q4_k(const block_q4_K *
     return _mm256_add_epi32(chunk_q4_k(a0, x->qs, y->qs, sc, 2), chunk_q4_k(a1, x->qs, y->qs, sc, 3));
 }
 
-/* One token, 4 rows: per block each row's isum and msum (as vec_dot forms
- * them), reduced to lanes 0-3 (isum of rows 0-3) and 4-7 (msum), then the
- * chain on 4 lanes, the same ops per lane as the tile. */
 /* One token, 4 rows: first each row's blocks in order (one sequential
  * stream over the 4 contiguous rows), per group of 4 blocks the isums and
  * msums as vec_dot forms them, reduced to one lane per block, converted and
@@ -560,15 +560,16 @@ static inline __attribute__((always_inline)) __m256i fold_q4_k(const block_q4_K 
 static void single4_q4_k(const uint8_t *const *rp, int64_t nb, const uint8_t *act, size_t side_off, float *out,
                          __mmask16 mask)
 {
-    (void)side_off;
     const block_q8_K *y = (const block_q8_K *)act;
+    const float *dys = (const float *)((const k4_side *)(act + side_off) + nb);
     const __m256i dsel = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
-    const int nr = (mask & 8) ? 4 : (mask & 4) ? 3 : (mask & 2) ? 2 : 1;
     _Alignas(32) float fv[4][SB * 2], sv[4][SB * 2]; /* per 4 blocks: 4 isums, 4 msums */
-    __m128 acc[4] = { _mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps() };
+    /* all 4 rows are computed (a missing row repeats the first, see gemm_driver), the
+     * chains in registers; only the rows of mask are stored */
+    __m128 a0 = _mm_setzero_ps(), a1 = _mm_setzero_ps(), a2 = _mm_setzero_ps(), a3 = _mm_setzero_ps();
     for (int64_t b0 = 0; b0 < nb; b0 += SB) {
         const int nbc = nb - b0 < SB ? (int)(nb - b0) : SB;
-        for (int r = 0; r < nr; r++) {
+        for (int r = 0; r < 4; r++) {
             const block_q4_K *x = (const block_q4_K *)rp[r] + b0;
             const block_q8_K *yc = y + b0;
             for (int b = 0; b < nbc; b += 4) {
@@ -580,7 +581,7 @@ static void single4_q4_k(const uint8_t *const *rp, int64_t nb, const uint8_t *ac
                     for (int g = 0; g < 4; g++)
                         v[g] = fold_q4_k(&x[b + g], &yc[b + g]);
                     dp = _mm_setr_epi32(load32(&x[b].d), load32(&x[b + 1].d), load32(&x[b + 2].d), load32(&x[b + 3].d));
-                    dyv = _mm_setr_ps(yc[b].d, yc[b + 1].d, yc[b + 2].d, yc[b + 3].d);
+                    dyv = _mm_loadu_ps(dys + b0 + b);
                 } else {
                     int32_t dpa[4] = { 0, 0, 0, 0 };
                     float dya[4] = { 0, 0, 0, 0 };
@@ -604,14 +605,15 @@ static void single4_q4_k(const uint8_t *const *rp, int64_t nb, const uint8_t *ac
         }
         for (int b = 0; b < nbc; b++) {
             const int i = 2 * (b & ~3) + (b & 3);
-            for (int r = 0; r < nr; r++) {
-                acc[r] = _mm_fmadd_ss(_mm_load_ss(&fv[r][i]), _mm_load_ss(&sv[r][i]), acc[r]);
-                acc[r] = _mm_fnmadd_ss(_mm_load_ss(&fv[r][i + 4]), _mm_load_ss(&sv[r][i + 4]), acc[r]);
-            }
+#define CHAIN4K(R)                                                                                  \
+    a##R = _mm_fmadd_ss(_mm_load_ss(&fv[R][i]), _mm_load_ss(&sv[R][i]), a##R);                      \
+    a##R = _mm_fnmadd_ss(_mm_load_ss(&fv[R][i + 4]), _mm_load_ss(&sv[R][i + 4]), a##R);
+            CHAIN4K(0) CHAIN4K(1) CHAIN4K(2) CHAIN4K(3)
+#undef CHAIN4K
         }
     }
-    for (int r = 0; r < nr; r++)
-        out[r] = _mm_cvtss_f32(acc[r]);
+    const __m128 r01 = _mm_unpacklo_ps(a0, a1), r23 = _mm_unpacklo_ps(a2, a3);
+    _mm_mask_storeu_ps(out, (__mmask8)(mask & 15), _mm_movelh_ps(r01, r23));
 }
 
 static void gemm_q4_k(int64_t n, const void *restrict w, size_t row_bytes, int64_t nrows, const void *restrict act,
@@ -766,12 +768,13 @@ static void single4_q6_k(const uint8_t *const *rp, int64_t nb, const uint8_t *ac
 {
     (void)side_off;
     const block_q8_K *y = (const block_q8_K *)act;
-    const int nr = (mask & 8) ? 4 : (mask & 4) ? 3 : (mask & 2) ? 2 : 1;
     _Alignas(16) float fv[4][SB], sv[4][SB];
-    __m128 acc[4] = { _mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps() };
+    /* all 4 rows are computed (a missing row repeats the first, see gemm_driver), the
+     * chains in registers; only the rows of mask are stored */
+    __m128 a0 = _mm_setzero_ps(), a1 = _mm_setzero_ps(), a2 = _mm_setzero_ps(), a3 = _mm_setzero_ps();
     for (int64_t b0 = 0; b0 < nb; b0 += SB) {
         const int nbc = nb - b0 < SB ? (int)(nb - b0) : SB;
-        for (int r = 0; r < nr; r++) {
+        for (int r = 0; r < 4; r++) {
             const block_q6_K *x = (const block_q6_K *)rp[r] + b0;
             const block_q8_K *yc = y + b0;
             for (int b = 0; b < nbc; b += 4) {
@@ -804,12 +807,15 @@ static void single4_q6_k(const uint8_t *const *rp, int64_t nb, const uint8_t *ac
                 _mm_store_ps(&sv[r][b], _mm_mul_ps(_mm_cvtph_ps(dh), dyv));
             }
         }
-        for (int b = 0; b < nbc; b++)
-            for (int r = 0; r < nr; r++)
-                acc[r] = _mm_fmadd_ss(_mm_load_ss(&fv[r][b]), _mm_load_ss(&sv[r][b]), acc[r]);
+        for (int b = 0; b < nbc; b++) {
+            a0 = _mm_fmadd_ss(_mm_load_ss(&fv[0][b]), _mm_load_ss(&sv[0][b]), a0);
+            a1 = _mm_fmadd_ss(_mm_load_ss(&fv[1][b]), _mm_load_ss(&sv[1][b]), a1);
+            a2 = _mm_fmadd_ss(_mm_load_ss(&fv[2][b]), _mm_load_ss(&sv[2][b]), a2);
+            a3 = _mm_fmadd_ss(_mm_load_ss(&fv[3][b]), _mm_load_ss(&sv[3][b]), a3);
+        }
     }
-    for (int r = 0; r < nr; r++)
-        out[r] = _mm_cvtss_f32(acc[r]);
+    const __m128 r01 = _mm_unpacklo_ps(a0, a1), r23 = _mm_unpacklo_ps(a2, a3);
+    _mm_mask_storeu_ps(out, (__mmask8)(mask & 15), _mm_movelh_ps(r01, r23));
 }
 
 static void gemm_q6_k(int64_t n, const void *restrict w, size_t row_bytes, int64_t nrows, const void *restrict act,
@@ -848,10 +854,8 @@ void kt_register_vnni_gemm(kt_traits *table)
 {
     table[KT_Q4_0].gemm = &gemm_q4_0_vnni;
     table[KT_Q8_0].gemm = &gemm_q8_0_vnni;
-    if (!getenv("KESTREL_NO_K_GEMM")) {
-        table[KT_Q4_K].gemm = &gemm_q4_k_vnni;
-        table[KT_Q6_K].gemm = &gemm_q6_k_vnni;
-    }
+    table[KT_Q4_K].gemm = &gemm_q4_k_vnni;
+    table[KT_Q6_K].gemm = &gemm_q6_k_vnni;
 }
 
 #else
