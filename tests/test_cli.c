@@ -153,6 +153,28 @@ static void test_logits_command(void)
     cli_result_free(&r);
 }
 
+/* kestrel template: a built-in template by name, and ChatML (with a warning) for a model without one. */
+static void test_template_command(void)
+{
+    char conv[] = "/tmp/kestrel-conv-XXXXXX";
+    int fd = mkstemp(conv);
+    const char *json = "[{\"role\":\"user\",\"content\":\"Hi\"}]";
+    CHECK(write(fd, json, strlen(json)) == (ssize_t)strlen(json), "write conversation");
+    close(fd);
+    const char *chatml = "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n";
+    cli_result r = run_kestrel((const char *[]){ "", "template", "--chat-template", "chatml", "--messages", conv, NULL });
+    CHECK(r.status == 0 && strcmp(r.out, chatml) == 0, "template by name: exit %d, %s", r.status, r.out);
+    cli_result_free(&r);
+    r = run_kestrel((const char *[]){ "", "template", "-m", "models/gutenberg-41M-Q4_K_M.gguf", "--messages", conv, NULL });
+    CHECK(r.status == 0 && strcmp(r.out, chatml) == 0 && strstr(r.err, "ChatML"),
+          "a model without a template falls back to ChatML with a warning: exit %d, %s", r.status, r.err);
+    cli_result_free(&r);
+    r = run_kestrel((const char *[]){ "", "template", "--chat-template", "no-such-template", "--messages", conv, NULL });
+    CHECK(r.status == 1 && count_lines(r.err) == 1, "unknown template: exit %d, %s", r.status, r.err);
+    cli_result_free(&r);
+    unlink(conv);
+}
+
 int main(void)
 {
     if (access(test_kestrel_bin(), X_OK) != 0) {
@@ -167,5 +189,6 @@ int main(void)
     test_sampling_flags();
     test_default_model();
     test_logits_command();
+    test_template_command();
     return test_report();
 }

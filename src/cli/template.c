@@ -10,14 +10,15 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: kestrel template (-m MODEL.gguf | --chat-template FILE) --messages CONV.json\n"
+            "usage: kestrel template (-m MODEL.gguf | --chat-template FILE|NAME) --messages CONV.json\n"
             "                        [--tools TOOLS.json] [--no-generation-prompt]\n"
             "                        [--bos-token S] [--eos-token S]\n"
             "\n"
             "CONV.json is a JSON array of messages, or an object with \"messages\" (and\n"
             "optionally \"tools\"). With -m the template is the model's tokenizer.chat_template\n"
-            "and bos/eos default to the text of its BOS/EOS tokens; a --chat-template file\n"
-            "overrides the model's template.\n");
+            "(ChatML, with a warning, when it has none) and bos/eos default to the text of its\n"
+            "BOS/EOS tokens; --chat-template overrides it with a file or a built-in NAME\n"
+            "(chatml, llama2, llama3, gemma, phi3).\n");
 }
 
 static char *slurp(const char *path)
@@ -127,7 +128,10 @@ int cli_template(int argc, char **argv)
             fprintf(stderr, "kestrel: %s\n", kestrel_last_error());
             goto done;
         }
-        tmpl = kestrel_model_meta_str(model, "tokenizer.chat_template");
+        bool fallback = false;
+        tmpl = kestrel_chat_model_template(model, &fallback);
+        if (fallback && !template_path)
+            fprintf(stderr, "kestrel: warning: %s has no chat template; using ChatML\n", model_path);
         bos = token_text(model, kestrel_token_bos(model));
         eos = token_text(model, kestrel_token_eos(model));
         if (!bos || !eos) {
@@ -137,11 +141,12 @@ int cli_template(int argc, char **argv)
     }
     if (template_path) {
         template_src = slurp(template_path);
-        if (!template_src) {
-            fprintf(stderr, "kestrel: %s: cannot read the file\n", template_path);
+        tmpl = template_src ? template_src : kestrel_chat_builtin_template(template_path);
+        if (!tmpl) {
+            fprintf(stderr, "kestrel: %s: cannot read the file, and it is not a built-in template name\n",
+                    template_path);
             goto done;
         }
-        tmpl = template_src;
     }
     if (!tmpl) {
         fprintf(stderr, "kestrel: %s: the model has no tokenizer.chat_template\n", model_path);
