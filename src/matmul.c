@@ -47,12 +47,9 @@ void matmul(kestrel_context *ctx, const weight *w, const float *x, int n_tok, fl
         int64_t k0, k1;
         split(ntiles, ith, nth, &k0, &k1);
         const int64_t r0 = k0 * g->rows, r1 = k1 * g->rows < w->ne1 ? k1 * g->rows : w->ne1;
-        /* Few tokens: streaming the rows once per token beats packing them into
-         * tiles (see min_tile_tokens); the results are the same bits either way. */
-        const int per_call = n_tok < g->min_tile_tokens ? 1 : n_tok;
-        for (int t = 0; r1 > r0 && t < n_tok; t += per_call)
-            g->run(w->ne0, w->data + (size_t)r0 * w->row_bytes, w->row_bytes, r1 - r0, act + (size_t)t * act_stride,
-                   act_stride, per_call, out + (size_t)t * w->ne1 + r0, (size_t)w->ne1);
+        if (r1 > r0)
+            g->run(w->ne0, w->data + (size_t)r0 * w->row_bytes, w->row_bytes, r1 - r0, act, act_stride, n_tok,
+                   out + r0, (size_t)w->ne1);
         threadpool_barrier(ctx->pool);
         return;
     }

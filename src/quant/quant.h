@@ -43,7 +43,6 @@ typedef struct {
     int rows;
     kt_gemm_prep_fn prep;
     kt_gemm_fn run;
-    int min_tile_tokens; /* below this many tokens, matmul runs tokens one at a time (faster, same bits) */
 } kt_gemm;
 
 typedef struct {

@@ -355,8 +355,13 @@ typedef void (*single_fn)(const uint8_t *const *rp, int64_t nb, const uint8_t *a
                           __mmask16 mask);
 
 /* The driver shared by every type: row tiles of 16, chunks of kc_max blocks
- * packed once, token tiles of up to 8 over each chunk. */
-static inline void gemm_driver(int64_t nb, size_t side_off, int kc_max, pack_fn pack, const tile_fn *tiles, single_fn single, const void *restrict w, size_t row_bytes,
+ * packed once, token tiles of up to 8 over each chunk. Below min_tile_tokens
+ * (where packing costs more than it saves: measured on Zen 4, TinyLlama-shape
+ * rows) each token runs the single-token chain over rows still in cache. */
+#define FEW_Q4_0 4
+#define FEW_Q8_0 5
+#define FEW_K 4 /* Q4_K, Q6_K */
+static inline void gemm_driver(int64_t nb, size_t side_off, int kc_max, pack_fn pack, const tile_fn *tiles, single_fn single, int min_tile_tokens, const void *restrict w, size_t row_bytes,
                                int64_t nrows, const void *restrict act, size_t act_stride, int n_tok,
                                float *restrict out, size_t ldo, uint8_t *buf)
 {
@@ -366,12 +371,17 @@ static inline void gemm_driver(int64_t nb, size_t side_off, int kc_max, pack_fn 
         const uint8_t *rp[ROWS];
         for (int l = 0; l < ROWS; l++) /* a missing row repeats the first: its lane is never stored */
             rp[l] = (const uint8_t *)w + (size_t)(r0 + (l < nr ? l : 0)) * row_bytes;
-        if (n_tok == 1 && single) {
+        /* Fewer tokens than min_tile_tokens: the single-token chain for each token
+         * while these 4 rows are still in cache (read from memory once, no
+         * packing); the same bits as a tile would give. */
+        if (n_tok < min_tile_tokens && single) {
             for (int q = 0; q < nr; q += 4) {
                 const uint8_t *rq[4];
                 for (int l = 0; l < 4; l++) /* a missing row repeats the first: its lane is never stored */
                     rq[l] = rp[q + l < nr ? q + l : 0];
-                single(rq, nb, act, side_off, out + r0 + q, (__mmask16)(mask >> q));
+                for (int t = 0; t < n_tok; t++)
+                    single(rq, nb, (const uint8_t *)act + (size_t)t * act_stride, side_off,
+                           out + (size_t)t * ldo + r0 + q, (__mmask16)(mask >> q));
             }
             continue;
         }
@@ -621,7 +631,7 @@ static void gemm_q4_k(int64_t n, const void *restrict w, size_t row_bytes, int64
 {
     _Alignas(64) uint8_t buf[KC_K * NV_Q4_K * 64];
     const int64_t nb = n / QK_K;
-    gemm_driver(nb, side_offset(nb, sizeof(block_q8_K)), KC_K, pack_q4_k, tiles_q4_k, single4_q4_k, w, row_bytes,
+    gemm_driver(nb, side_offset(nb, sizeof(block_q8_K)), KC_K, pack_q4_k, tiles_q4_k, single4_q4_k, FEW_K, w, row_bytes,
                 nrows, act, act_stride, n_tok, out, ldo, buf);
 }
 
@@ -823,7 +833,7 @@ static void gemm_q6_k(int64_t n, const void *restrict w, size_t row_bytes, int64
 {
     _Alignas(64) uint8_t buf[KC_Q6 * NV_Q6_K * 64];
     const int64_t nb = n / QK_K;
-    gemm_driver(nb, side_offset(nb, sizeof(block_q8_K)), KC_Q6, pack_q6_k, tiles_q6_k, single4_q6_k, w, row_bytes,
+    gemm_driver(nb, side_offset(nb, sizeof(block_q8_K)), KC_Q6, pack_q6_k, tiles_q6_k, single4_q6_k, FEW_K, w, row_bytes,
                 nrows, act, act_stride, n_tok, out, ldo, buf);
 }
 
@@ -833,7 +843,7 @@ static void gemm_q4_0(int64_t n, const void *restrict w, size_t row_bytes, int64
     _Alignas(64) uint8_t buf[KC * (NV_Q4_0 + 1) * 64];
     const int64_t nb = n / QK4_0;
     gemm_driver(nb, side_offset(nb, sizeof(block_q8_0)), KC, pack_q4_0,
-                tiles_q4_0, single4_q4_0, w, row_bytes, nrows, act, act_stride, n_tok, out, ldo, buf);
+                tiles_q4_0, single4_q4_0, FEW_Q4_0, w, row_bytes, nrows, act, act_stride, n_tok, out, ldo, buf);
 }
 
 static void gemm_q8_0(int64_t n, const void *restrict w, size_t row_bytes, int64_t nrows, const void *restrict act,
@@ -842,15 +852,13 @@ static void gemm_q8_0(int64_t n, const void *restrict w, size_t row_bytes, int64
     _Alignas(64) uint8_t buf[KC * (NV_Q8_0 + 1) * 64];
     const int64_t nb = n / QK8_0;
     gemm_driver(nb, side_offset(nb, sizeof(block_q8_0)), KC, pack_q8_0,
-                tiles_q8_0, single4_q8_0, w, row_bytes, nrows, act, act_stride, n_tok, out, ldo, buf);
+                tiles_q8_0, single4_q8_0, FEW_Q8_0, w, row_bytes, nrows, act, act_stride, n_tok, out, ldo, buf);
 }
 
-/* min_tile_tokens: where one packed tile pass beats streaming the rows once per
- * token (measured on Zen 4, 2 threads, TinyLlama-shape rows). */
-static const kt_gemm gemm_q4_0_vnni = { ROWS, prep_q4_0, gemm_q4_0, 3 };
-static const kt_gemm gemm_q8_0_vnni = { ROWS, prep_q8_0_w, gemm_q8_0, 3 };
-static const kt_gemm gemm_q4_k_vnni = { ROWS, prep_q4_k, gemm_q4_k, 5 };
-static const kt_gemm gemm_q6_k_vnni = { ROWS, NULL, gemm_q6_k, 5 };
+static const kt_gemm gemm_q4_0_vnni = { ROWS, prep_q4_0, gemm_q4_0 };
+static const kt_gemm gemm_q8_0_vnni = { ROWS, prep_q8_0_w, gemm_q8_0 };
+static const kt_gemm gemm_q4_k_vnni = { ROWS, prep_q4_k, gemm_q4_k };
+static const kt_gemm gemm_q6_k_vnni = { ROWS, NULL, gemm_q6_k };
 
 void kt_register_vnni_gemm(kt_traits *table)
 {
