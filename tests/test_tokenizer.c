@@ -1,6 +1,5 @@
 /* Tokenizer tests: llama.cpp's vectors token for token, special tokens, pieces,
  * round trips, streaming UTF-8, and malformed vocab metadata. */
-#include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,28 +90,16 @@ static void test_vocab_vectors(void)
 {
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/vocab", test_shared_dir());
-    DIR *d = opendir(dir);
-    CHECK(d != NULL, "cannot open %s", dir);
-    if (!d)
-        return;
-    char names[64][256];
-    int n_names = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) && n_names < 64) {
-        size_t len = strlen(e->d_name);
-        if (len > 9 && strcmp(e->d_name + len - 9, ".gguf.inp") == 0 && len < 256)
-            memcpy(names[n_names++], e->d_name, len + 1);
-    }
-    closedir(d);
-    qsort(names, (size_t)n_names, sizeof names[0], (int (*)(const void *, const void *))strcmp);
+    char names[64][128];
+    int n_names = vocab_vector_names(dir, names, 64);
+    CHECK(n_names >= 0, "cannot open %s", dir);
 
     int n_spm = 0;
     for (int i = 0; i < n_names; i++) {
-        char gguf[1100], inp[1100], out[1100];
-        size_t base = strlen(names[i]) - 4;
-        snprintf(inp, sizeof inp, "%s/%s", dir, names[i]);
-        snprintf(gguf, sizeof gguf, "%s/%.*s", dir, (int)base, names[i]);
-        snprintf(out, sizeof out, "%s/%.*s.out", dir, (int)base, names[i]);
+        char gguf[1200], inp[1200], out[1200];
+        snprintf(gguf, sizeof gguf, "%.1000s/ggml-vocab-%.100s.gguf", dir, names[i]);
+        snprintf(inp, sizeof inp, "%.1000s/ggml-vocab-%.100s.gguf.inp", dir, names[i]);
+        snprintf(out, sizeof out, "%.1000s/ggml-vocab-%.100s.gguf.out", dir, names[i]);
         /* Vocabs without a .gguf, BPE and WordPiece ones are reported by
          * test_tokenizer_bpe; this file runs the SentencePiece vectors. */
         if (access(gguf, R_OK) != 0)

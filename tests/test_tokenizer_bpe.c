@@ -1,6 +1,5 @@
 /* Byte-level BPE tests: llama.cpp's vectors for every BPE vocab with a .gguf,
  * special tokens, BOS/EOS, round trips, invalid UTF-8, long pieces and speed. */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,30 +120,13 @@ done:
     return n_ok;
 }
 
-static int name_cmp(const void *a, const void *b) { return strcmp(a, b); }
-
 static void test_vocab_vectors(void)
 {
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/vocab", test_shared_dir());
-    DIR *d = opendir(dir);
-    CHECK(d != NULL, "cannot open %s", dir);
-    if (!d)
-        return;
     char names[64][128];
-    int n_names = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) && n_names < 64) {
-        size_t len = strlen(e->d_name);
-        /* ggml-vocab-NAME.gguf.inp -> NAME */
-        if (len > 20 && len < 120 && strncmp(e->d_name, "ggml-vocab-", 11) == 0 &&
-            strcmp(e->d_name + len - 9, ".gguf.inp") == 0) {
-            memcpy(names[n_names], e->d_name + 11, len - 20);
-            names[n_names++][len - 20] = 0;
-        }
-    }
-    closedir(d);
-    qsort(names, (size_t)n_names, sizeof names[0], name_cmp);
+    int n_names = vocab_vector_names(dir, names, 64);
+    CHECK(n_names >= 0, "cannot open %s", dir);
 
     int n_bpe = 0;
     for (int i = 0; i < n_names; i++) {

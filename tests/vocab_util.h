@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <dirent.h>
+
 #include "gguf.h"
 #include "kestrel.h"
 #include "vocab.h"
@@ -81,6 +83,29 @@ static inline char *detokenize_pieces(const vocab *v, const int32_t *ids, int n,
     }
     *len = w;
     return out;
+}
+
+static inline int vocab_name_cmp(const void *a, const void *b) { return strcmp(a, b); }
+
+/* The NAMEs of dir/ggml-vocab-NAME.gguf.inp, sorted; -1 when dir cannot be read. */
+static inline int vocab_vector_names(const char *dir, char names[][128], int max)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < max) {
+        size_t len = strlen(e->d_name);
+        if (len > 20 && len < 120 && strncmp(e->d_name, "ggml-vocab-", 11) == 0 &&
+            strcmp(e->d_name + len - 9, ".gguf.inp") == 0) {
+            memcpy(names[n], e->d_name + 11, len - 20);
+            names[n++][len - 20] = 0;
+        }
+    }
+    closedir(d);
+    qsort(names, (size_t)n, sizeof names[0], vocab_name_cmp);
+    return n;
 }
 
 #endif
