@@ -170,6 +170,58 @@ static void test_errors(void)
     cli_result_free(&r);
 }
 
+/* bench --draft on the shared 41M target and 11M draft: a tg+draft row after tg,
+ * same tokens (no warning), and a draft of another vocabulary refused in one line. */
+static void test_draft(void)
+{
+    char target[256], draft[256], other[256];
+    snprintf(target, sizeof target, "%s/models/gutenberg-41M-Q4_K_M.gguf", test_shared_dir());
+    snprintf(draft, sizeof draft, "%s/models/gutenberg-11M-draft-Q8_0.gguf", test_shared_dir());
+    snprintf(other, sizeof other, "%s/models/stories260K.gguf", test_shared_dir());
+    /* p-min 0 so that the draft proposes and the acceptance rate is defined */
+    const char *args[] = { "kestrel", "bench", "-m", target, "--draft", draft, "-p", "0", "-n", "16", "-r", "1",
+                           "--bw-mib", "0", "--draft-p-min", "0", "-o", "json", NULL };
+    cli_result r = run_kestrel(args);
+    CHECK(r.status == 0 && r.err_len == 0, "draft json: exit %d: %s", r.status, r.err);
+    json_value *root = json_parse(r.out, r.out_len, NULL, 0);
+    CHECK(root && root->type == JSON_ARRAY && root->u.array.count == 2, "draft json: tg and tg+draft\n%s", r.out);
+    if (root && root->type == JSON_ARRAY && root->u.array.count == 2) {
+        const json_value *tg = root->u.array.items[0], *sp = root->u.array.items[1];
+        const json_value *ng = member(tg, "n_gen", JSON_FLOAT), *ng2 = member(sp, "n_gen", JSON_FLOAT);
+        CHECK(ng && ng2 && num(ng) == 16 && num(ng2) == 16, "draft json: 16 tokens each");
+        CHECK(!json_object_get(tg, "speedup"), "draft json: no speedup on the tg row");
+        const json_value *speedup = member(sp, "speedup", JSON_FLOAT), *acc = member(sp, "acceptance", JSON_FLOAT);
+        const json_value *per_pass = member(sp, "tokens_per_pass", JSON_FLOAT);
+        const json_value *fn = member(sp, "draft_filename", JSON_STRING);
+        CHECK(speedup && num(speedup) > 0, "draft json: a positive speedup");
+        CHECK(acc && num(acc) >= 0 && num(acc) <= 1, "draft json: acceptance in [0, 1]");
+        CHECK(per_pass && num(per_pass) >= 1, "draft json: at least one token per target pass");
+        CHECK(fn && strcmp(fn->u.string.ptr, draft) == 0, "draft json: draft_filename");
+    }
+    json_free(root);
+    cli_result_free(&r);
+
+    const char *md[] = { "kestrel", "bench", "-m", target, "-md", draft, "-p", "0", "-n", "4", "-r", "1",
+                         "--bw-mib", "0", NULL };
+    r = run_kestrel(md);
+    CHECK(r.status == 0 && strstr(r.out, " tg4 |") && strstr(r.out, " tg4+draft |") && strstr(r.out, "speedup") &&
+              strstr(r.out, "draft: "),
+          "draft md: exit %d\n%s", r.status, r.out);
+    cli_result_free(&r);
+
+    const char *bad[] = { "kestrel", "bench", "-m", target, "--draft", other, "-p", "0", "-n", "16", "-r", "1",
+                          "--bw-mib", "0", "-o", "json", NULL };
+    r = run_kestrel(bad);
+    CHECK(r.status != 0 && count_lines(r.err) == 1 && strstr(r.err, "draft cannot be used") && r.out_len == 0,
+          "mismatched vocabularies: exit %d, one line: %s", r.status, r.err);
+    cli_result_free(&r);
+
+    const char *two[] = { "kestrel", "bench", "-m", target, "--draft", draft, "--lookup", NULL };
+    r = run_kestrel(two);
+    CHECK(r.status == 2 && count_lines(r.err) == 1, "--draft with --lookup: exit %d: %s", r.status, r.err);
+    cli_result_free(&r);
+}
+
 static void test_synth_cli(void)
 {
     char out[128];
@@ -213,6 +265,7 @@ int main(void)
         test_csv();
         test_json();
         test_errors();
+        test_draft();
         test_synth_cli();
     }
     char cmd[128];

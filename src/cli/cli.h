@@ -47,4 +47,28 @@ int cli_shared_option(const char *opt, const char *value, kestrel_context_params
 
 /* Prints "kestrel: <last error>" to stderr and returns 1. */
 int cli_fail(void);
+
+/* Speculative decoding as run and bench set it up. */
+typedef struct {
+    const char *model;        /* -md FILE */
+    const char *self_type;    /* --draft-self TYPE */
+    int self_layers;          /* --draft-self-layers K */
+    kestrel_spec_params spec; /* --draft-max ...; spec.lookup is --lookup */
+} cli_draft_options;
+
+/* No draft, kestrel_spec_default_params(). */
+cli_draft_options cli_draft_default_options(void);
+/* -md/--model-draft, --draft-self, --draft-self-layers, --lookup, --draft-max
+ * (--draft, --draft-n), --draft-min, --draft-p-min, --draft-fixed. Returns how
+ * many arguments it used (1: a flag, 2: with value), 0 when opt is not one of
+ * them, -1 after printing a message when value is missing or bad. */
+int cli_draft_option(const char *opt, const char *value, cli_draft_options *d);
+/* 1 when a draft was asked for, 0 when not, -1 after a message when more than one. */
+int cli_draft_wanted(const cli_draft_options *d);
+/* The draft for target: loads -md or makes the --draft-self copy, checks that it
+ * tokenizes as the target does, and gives it a context like cp with the target
+ * context's length (*draft and *dctx stay NULL for --lookup). Returns 0, or 1
+ * after one line on stderr with nothing left allocated. */
+int cli_draft_open(const cli_draft_options *d, kestrel_model *target, const kestrel_context *tctx,
+                   const kestrel_context_params *cp, kestrel_model **draft, kestrel_context **dctx);
 #endif

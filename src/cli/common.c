@@ -191,3 +191,90 @@ int cli_fail(void)
     fprintf(stderr, "kestrel: %s\n", kestrel_last_error());
     return 1;
 }
+
+cli_draft_options cli_draft_default_options(void)
+{
+    cli_draft_options d = { NULL, NULL, 0, kestrel_spec_default_params() };
+    return d;
+}
+
+int cli_draft_option(const char *opt, const char *value, cli_draft_options *d)
+{
+#define IS(name) (strcmp(opt, name) == 0)
+    if (IS("--lookup")) {
+        d->spec.lookup = true;
+        return 1;
+    }
+    if (IS("--draft-fixed")) {
+        d->spec.adaptive = false;
+        return 1;
+    }
+    long n = 0;
+    double f = 0;
+    int *field = NULL; /* where an integer value goes */
+    bool ok = value != NULL;
+    if (IS("-md") || IS("--model-draft")) {
+        d->model = value;
+    } else if (IS("--draft-self")) {
+        d->self_type = value;
+    } else if (IS("--draft-self-layers")) {
+        field = &d->self_layers;
+    } else if (IS("--draft-max") || IS("--draft") || IS("--draft-n")) {
+        field = &d->spec.n_max;
+    } else if (IS("--draft-min") || IS("--draft-n-min")) {
+        field = &d->spec.n_min;
+    } else if (IS("--draft-p-min")) {
+        ok = ok && cli_parse_float(value, 0, 1, &f);
+        d->spec.p_min = (float)f;
+    } else {
+        return 0;
+    }
+    if (field) {
+        ok = ok && cli_parse_int(value, 0, field == &d->self_layers ? 1 << 20 : 256, &n);
+        *field = (int)n;
+    }
+#undef IS
+    if (!ok) {
+        fprintf(stderr, "kestrel: bad or missing value for %s\n", opt);
+        return -1;
+    }
+    return 2;
+}
+
+int cli_draft_wanted(const cli_draft_options *d)
+{
+    int n = (d->model != NULL) + (d->self_type != NULL) + d->spec.lookup;
+    if (n > 1) {
+        fprintf(stderr, "kestrel: give one of -md, --draft-self and --lookup\n");
+        return -1;
+    }
+    return n;
+}
+
+int cli_draft_open(const cli_draft_options *d, kestrel_model *target, const kestrel_context *tctx,
+                   const kestrel_context_params *cp, kestrel_model **draft, kestrel_context **dctx)
+{
+    *draft = NULL;
+    *dctx = NULL;
+    if (d->spec.lookup)
+        return 0;
+    kestrel_model *m = d->model ? kestrel_model_load(d->model) : kestrel_model_self_draft(target, d->self_type, d->self_layers);
+    if (!m)
+        return cli_fail();
+    if (kestrel_spec_check_vocab(target, m)) {
+        fprintf(stderr, "kestrel: the draft cannot be used with this target: %s\n", kestrel_last_error());
+        kestrel_model_free(m);
+        return 1;
+    }
+    kestrel_context_params dp = *cp;
+    dp.n_ctx = kestrel_n_ctx(tctx); /* the draft runs as far as the target */
+    kestrel_context *c = kestrel_context_new(m, &dp);
+    if (!c) {
+        cli_fail();
+        kestrel_model_free(m);
+        return 1;
+    }
+    *draft = m;
+    *dctx = c;
+    return 0;
+}

@@ -61,10 +61,7 @@ static double now_ms(void)
 typedef struct {
     const char *model, *prompt, *prompt_file;
     bool escape, parse_special, display_prompt, ids, verbose;
-    const char *draft_model, *draft_self;
-    int draft_self_layers;
-    bool lookup;
-    kestrel_spec_params spec;
+    cli_draft_options draft;
     long n_predict;
     kestrel_context_params cparams;
     kestrel_sampler_params sparams;
@@ -82,7 +79,6 @@ static int parse_args(int argc, char **argv, run_options *o)
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         long n;
-        double d;
         bool used_value = true;
 #define IS(s1, s2) is_option(a, s1, s2)
 #define NEED(cond) do { if (!v || !(cond)) { fprintf(stderr, "kestrel: bad or missing value for %s\n", a); return 2; } } while (0)
@@ -93,6 +89,13 @@ static int parse_args(int argc, char **argv, run_options *o)
             i++;
             continue;
         }
+        int drafting = cli_draft_option(a, v, &o->draft);
+        if (drafting < 0)
+            return 2;
+        if (drafting > 0) {
+            i += drafting - 1;
+            continue;
+        }
         if (IS("-h", "--help")) {
             usage(stdout);
             exit(0);
@@ -100,12 +103,6 @@ static int parse_args(int argc, char **argv, run_options *o)
         } else if (IS("-p", "--prompt")) { NEED(1); o->prompt = v;
         } else if (IS("-f", "--file")) { NEED(1); o->prompt_file = v;
         } else if (IS("-n", "--n-predict")) { NEED(cli_parse_int(v, -1, 1L << 30, &n)); o->n_predict = n;
-        } else if (IS("-md", "--model-draft")) { NEED(1); o->draft_model = v;
-        } else if (IS("--draft-self", NULL)) { NEED(1); o->draft_self = v;
-        } else if (IS("--draft-self-layers", NULL)) { NEED(cli_parse_int(v, 0, 1 << 20, &n)); o->draft_self_layers = (int)n;
-        } else if (IS("--draft-max", "--draft") || IS("--draft-n", NULL)) { NEED(cli_parse_int(v, 0, 256, &n)); o->spec.n_max = (int)n;
-        } else if (IS("--draft-min", "--draft-n-min")) { NEED(cli_parse_int(v, 0, 256, &n)); o->spec.n_min = (int)n;
-        } else if (IS("--draft-p-min", NULL)) { NEED(cli_parse_float(v, 0, 1, &d)); o->spec.p_min = (float)d;
         } else {
             used_value = false;
             if (IS("-e", "--escape")) o->escape = true;
@@ -113,8 +110,6 @@ static int parse_args(int argc, char **argv, run_options *o)
             else if (IS("--no-display-prompt", NULL)) o->display_prompt = false;
             else if (IS("--ids", NULL)) o->ids = true;
             else if (IS("--verbose", "-v")) o->verbose = true;
-            else if (IS("--lookup", NULL)) o->lookup = true;
-            else if (IS("--draft-fixed", NULL)) o->spec.adaptive = false;
             else {
                 fprintf(stderr, "kestrel: unknown option '%s'\n\n", a);
                 usage(stderr);
@@ -126,10 +121,8 @@ static int parse_args(int argc, char **argv, run_options *o)
 #undef IS
 #undef NEED
     }
-    if ((o->draft_model != NULL) + (o->draft_self != NULL) + o->lookup > 1) {
-        fprintf(stderr, "kestrel: give one of -md, --draft-self and --lookup\n");
+    if (cli_draft_wanted(&o->draft) < 0)
         return 2;
-    }
     if (o->prompt && o->prompt_file) {
         fprintf(stderr, "kestrel: give -p or -f, not both\n");
         return 2;
@@ -161,30 +154,14 @@ static int run_speculative(const run_options *o, kestrel_model *model, kestrel_c
     kestrel_context *dctx = NULL;
     kestrel_spec *spec = NULL;
     kestrel_token *out = NULL;
-    kestrel_spec_params sp = o->spec;
-    sp.lookup = o->lookup;
-    const char *what = "lookup";
-    if (o->draft_model) {
-        draft = kestrel_model_load(o->draft_model);
-        what = o->draft_model;
-    } else if (o->draft_self) {
-        draft = kestrel_model_self_draft(model, o->draft_self, o->draft_self_layers);
-    }
-    if (!o->lookup) {
-        if (!draft)
-            goto fail;
-        if (kestrel_spec_check_vocab(model, draft)) {
-            fprintf(stderr, "kestrel: the draft cannot be used with this target: %s\n", kestrel_last_error());
-            goto out;
-        }
-        kestrel_context_params dp = o->cparams;
-        dp.n_ctx = kestrel_n_ctx(ctx);
-        dctx = kestrel_context_new(draft, &dp);
-        if (!dctx)
-            goto fail;
+    const kestrel_spec_params sp = o->draft.spec;
+    const char *what = o->draft.model ? o->draft.model : "lookup";
+    if (cli_draft_open(&o->draft, model, ctx, &o->cparams, &draft, &dctx))
+        goto out;
+    if (draft) {
         kestrel_model_info di;
         kestrel_model_get_info(draft, &di);
-        if (o->draft_self)
+        if (o->draft.self_type)
             what = di.name;
         fprintf(stderr, "kestrel: draft %s (%s, %d layers, %.1fM params)\n", di.name, di.type_name, di.n_layer,
                 di.n_params / 1e6);
@@ -256,7 +233,7 @@ int cli_run(int argc, char **argv)
     o.display_prompt = true;
     o.cparams = kestrel_context_default_params();
     o.sparams = kestrel_sampler_default_params();
-    o.spec = kestrel_spec_default_params();
+    o.draft = cli_draft_default_options();
     int rc = parse_args(argc, argv, &o);
     if (rc)
         return rc;
@@ -326,7 +303,7 @@ int cli_run(int argc, char **argv)
         fflush(stdout);
     }
 
-    if (o.draft_model || o.draft_self || o.lookup) {
+    if (cli_draft_wanted(&o.draft)) {
         rc = run_speculative(&o, model, ctx, tokens, n_prompt);
         goto done;
     }
