@@ -48,8 +48,8 @@ void matmul(kestrel_context *ctx, const weight *w, const float *x, int n_tok, fl
         split(ntiles, ith, nth, &k0, &k1);
         const int64_t r0 = k0 * g->rows, r1 = k1 * g->rows < w->ne1 ? k1 * g->rows : w->ne1;
         if (r1 > r0)
-            g->run(w->ne0, w->data + (size_t)r0 * w->row_bytes, w->row_bytes, r1 - r0, act, act_stride, n_tok,
-                   out + r0, (size_t)w->ne1);
+            g->run(w->ne0, (w->packed ? w->packed : w->data) + (size_t)r0 * w->row_bytes, w->row_bytes, r1 - r0, act,
+                   act_stride, n_tok, out + r0, (size_t)w->ne1, w->packed != NULL);
         threadpool_barrier(ctx->pool);
         return;
     }

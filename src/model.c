@@ -276,7 +276,7 @@ static int bind_weights(kestrel_model *m)
     return 0;
 }
 
-static kestrel_model *load(const char *path, bool vocab_only)
+static kestrel_model *load(const char *path, bool vocab_only, bool repack)
 {
     kestrel_model *m = calloc(1, sizeof *m);
     if (!m) {
@@ -312,7 +312,7 @@ static kestrel_model *load(const char *path, bool vocab_only)
         kestrel_fail(path, "architecture '%s' is not supported", m->arch);
         goto fail;
     }
-    if (read_hparams(m) || bind_weights(m))
+    if (read_hparams(m) || bind_weights(m) || (repack && model_repack(m)))
         goto fail;
     return m;
 fail:
@@ -320,8 +320,9 @@ fail:
     return NULL;
 }
 
-kestrel_model *kestrel_model_load(const char *path) { return load(path, false); }
-kestrel_model *kestrel_model_load_vocab(const char *path) { return load(path, true); }
+kestrel_model *kestrel_model_load(const char *path) { return load(path, false, true); }
+kestrel_model *kestrel_model_load_vocab(const char *path) { return load(path, true, false); }
+kestrel_model *model_load_unpacked(const char *path) { return load(path, false, false); }
 
 void kestrel_model_free(kestrel_model *m)
 {
@@ -331,6 +332,7 @@ void kestrel_model_free(kestrel_model *m)
         free(m->meta_strings[i]);
     free(m->meta_strings);
     free(m->owned);
+    model_free_packed(m);
     free(m->layers);
     if (m->vocab)
         vocab_free(m->vocab);

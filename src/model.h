@@ -16,6 +16,7 @@ typedef struct {
     int64_t ne0, ne1;
     size_t row_bytes;
     const uint8_t *data;  /* in the mapping */
+    const uint8_t *packed; /* the same matrix in the tile kernel's layout (src/repack.c), or NULL */
 } weight;
 
 /* Optional weights have data == NULL when the architecture has none. */
@@ -74,6 +75,15 @@ struct kestrel_model {
     char **meta_strings;   /* NUL-terminated copies handed out by kestrel_model_meta_str */
     int n_meta_strings;
     void *owned;           /* weights held in memory rather than mapped (src/self_draft.c); freed with the model */
+    void *packed;          /* the repacked matrices (src/repack.c); freed with the model */
+    size_t packed_bytes;
 };
+
+/* src/repack.c: the matrices whose tile kernel has its own layout get a packed
+ * copy (weight.packed); -1 (reported) when out of memory. */
+int model_repack(kestrel_model *m);
+/* kestrel_model_load without the repacking (src/self_draft.c converts first). */
+kestrel_model *model_load_unpacked(const char *path);
+void model_free_packed(kestrel_model *m);
 
 #endif

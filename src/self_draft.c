@@ -62,7 +62,7 @@ kestrel_model *kestrel_model_self_draft(const kestrel_model *target, const char 
         kestrel_fail("--draft-self-layers", "%d layers asked, the model has %d", n_layers, target->hp.n_layer);
         return NULL;
     }
-    kestrel_model *m = kestrel_model_load(target->file->path);
+    kestrel_model *m = model_load_unpacked(target->file->path);
     if (!m)
         return NULL;
     if (n_layers > 0)
@@ -118,6 +118,10 @@ kestrel_model *kestrel_model_self_draft(const kestrel_model *target, const char 
     free(row);
     free(conv);
     m->owned = block;
+    if (model_repack(m)) {
+        kestrel_model_free(m);
+        return NULL;
+    }
     char name[256];
     snprintf(name, sizeof name, "%s (self-draft %s, %d layers)", target->name, kt_type_name(type), m->hp.n_layer);
     char *copy = strdup(name);

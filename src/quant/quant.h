@@ -34,15 +34,21 @@ typedef void (*kt_vec_dot_fn)(int64_t n, float *restrict s, const void *restrict
  * operations in the same order whatever nrows, n_tok, the output's position in
  * the tile and the thread split (batch invariance): matmul uses it for n_tok = 1
  * too. rows: the row-tile height; matmul splits rows between threads in
- * multiples of it. */
+ * multiples of it.
+ * repack (may be NULL): rewrites a whole matrix (nrows rows, the same byte
+ * count) into the kernel's own interleaved layout, once at load; run is then
+ * called with packed = 1 on it, at row offsets that are multiples of rows,
+ * and gives the same bits as on the file's layout. */
 typedef void (*kt_gemm_prep_fn)(int64_t n, void *act_row);
 typedef void (*kt_gemm_fn)(int64_t n, const void *restrict w, size_t row_bytes, int64_t nrows,
                            const void *restrict act, size_t act_stride, int n_tok, float *restrict out,
-                           size_t ldo);
+                           size_t ldo, int packed);
+typedef void (*kt_gemm_repack_fn)(int64_t n, const void *src, size_t row_bytes, int64_t nrows, void *dst);
 typedef struct {
     int rows;
     kt_gemm_prep_fn prep;
     kt_gemm_fn run;
+    kt_gemm_repack_fn repack;
 } kt_gemm;
 
 typedef struct {

@@ -127,23 +127,42 @@ static inline void prep_q8_0(int64_t n, void *row, int c)
 static void prep_q4_0(int64_t n, void *row) { prep_q8_0(n, row, 8); }
 static void prep_q8_0_w(int64_t n, void *row) { prep_q8_0(n, row, 128); }
 
-/* Packed block: NV vectors of weights (vector k pairs with activation bytes
- * 4k..4k+3; Q4_0 keeps nibbles, 4 vectors, unpacked in the kernel), then the
- * 16 rows' d as floats. */
+/* Packed chunk of kc blocks, in pairs of blocks: the NV weight vectors of
+ * each (vector k pairs with activation bytes 4k..4k+3; Q4_0 keeps nibbles, 4
+ * vectors, unpacked in the kernel), then the two blocks' 16 d as f16 (32 bytes
+ * each), so that the weights are read as one sequential stream; an odd last
+ * block is followed by its own d. 16 rows of a block take exactly the bytes of
+ * 16 file rows' blocks, so a whole row group packed chunk after chunk (repack,
+ * at load) fills the bytes the group had in the file (not necessarily 64-byte
+ * aligned: unaligned loads and stores). */
 #define NV_Q4_0 4
 #define NV_Q8_0 8
+
+/* Offsets in a chunk of kc blocks of block b's weights and d (q: its weight bytes). */
+static inline size_t legacy_qs_at(int b, size_t q) { return (size_t)(b >> 1) * (2 * q + 64) + (size_t)(b & 1) * q; }
+static inline size_t legacy_d_at(int b, int kc, size_t q)
+{
+    return (size_t)(b >> 1) * (2 * q + 64) + (b & 1 ? 2 * q + 32 : b + 1 < kc ? 2 * q : q);
+}
+
+/* The 16 rows' d (an f16 at byte off of each row) into 32 bytes at dst. */
+static inline void store_d16(const uint8_t *const *rp, __m512i idx, size_t off, uint8_t *dst)
+{
+    const __m512i v = _mm512_i32gather_epi32(idx, (const void *)(rp[0] + off), 1);
+    _mm256_storeu_si256((__m256i *)dst, _mm512_cvtepi32_epi16(v));
+}
 
 static void pack_q4_0(const uint8_t *const *rp, int64_t b0, int kc, uint8_t *buf)
 {
     const __m512i idx = row_offsets(rp);
     for (int b = 0; b < kc; b++) {
         const size_t off = (size_t)(b0 + b) * sizeof(block_q4_0);
-        __m512i *p = (__m512i *)(buf + (size_t)b * (NV_Q4_0 + 1) * 64);
+        __m512i *p = (__m512i *)(buf + legacy_qs_at(b, NV_Q4_0 * 64));
         __m512i o[4];
         transpose16x4(rp, off + offsetof(block_q4_0, qs), o);
         for (int k = 0; k < 4; k++)
-            _mm512_store_si512(p + k, o[k]);
-        _mm512_store_ps((float *)(p + 4), halves16(rp[0], idx, off));
+            _mm512_storeu_si512(p + k, o[k]);
+        store_d16(rp, idx, off, buf + legacy_d_at(b, kc, NV_Q4_0 * 64));
     }
 }
 
@@ -153,14 +172,14 @@ static void pack_q8_0(const uint8_t *const *rp, int64_t b0, int kc, uint8_t *buf
     const __m512i bias = _mm512_set1_epi8((char)0x80);
     for (int b = 0; b < kc; b++) {
         const size_t off = (size_t)(b0 + b) * sizeof(block_q8_0);
-        __m512i *p = (__m512i *)(buf + (size_t)b * (NV_Q8_0 + 1) * 64);
+        __m512i *p = (__m512i *)(buf + legacy_qs_at(b, NV_Q8_0 * 64));
         __m512i o[4];
         for (int h = 0; h < 2; h++) {
             transpose16x4(rp, off + offsetof(block_q8_0, qs) + 16 * (size_t)h, o);
             for (int k = 0; k < 4; k++)
-                _mm512_store_si512(p + 4 * h + k, _mm512_xor_si512(o[k], bias));
+                _mm512_storeu_si512(p + 4 * h + k, _mm512_xor_si512(o[k], bias));
         }
-        _mm512_store_ps((float *)(p + 8), halves16(rp[0], idx, off));
+        store_d16(rp, idx, off, buf + legacy_d_at(b, kc, NV_Q8_0 * 64));
     }
 }
 
@@ -173,19 +192,21 @@ static inline __attribute__((always_inline)) void tile_legacy(const uint8_t *pk,
     const int nv = nibbles ? NV_Q4_0 : NV_Q8_0;
     const __m512i m4 = _mm512_set1_epi8(0x0f);
     for (int b = 0; b < kc; b++) {
-        const __m512i *p = (const __m512i *)(pk + (size_t)b * (nv + 1) * 64);
+        const __m512i *p = (const __m512i *)(pk + legacy_qs_at(b, (size_t)nv * 64));
         __m512i w[8];
         if (nibbles) {
+#pragma GCC unroll 4
             for (int k = 0; k < 4; k++) {
-                const __m512i v = _mm512_load_si512(p + k);
+                const __m512i v = _mm512_loadu_si512(p + k);
                 w[k] = _mm512_and_si512(v, m4);
                 w[k + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
             }
         } else {
+#pragma GCC unroll 8
             for (int k = 0; k < 8; k++)
-                w[k] = _mm512_load_si512(p + k);
+                w[k] = _mm512_loadu_si512(p + k);
         }
-        const __m512 dx = _mm512_load_ps((const float *)(p + nv));
+        const __m512 dx = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(pk + legacy_d_at(b, kc, (size_t)nv * 64))));
 #pragma GCC unroll 8
         for (int t = 0; t < T; t++) {
             const int8_t *q = y[t][b].qs;
@@ -357,13 +378,15 @@ typedef void (*single_fn)(const uint8_t *const *rp, int64_t nb, const uint8_t *a
 /* The driver shared by every type: row tiles of 16, chunks of kc_max blocks
  * packed once, token tiles of up to 8 over each chunk. Below min_tile_tokens
  * (where packing costs more than it saves: measured on Zen 4, TinyLlama-shape
- * rows) each token runs the single-token chain over rows still in cache. */
+ * rows) each token runs the single-token chain over rows still in cache.
+ * packed: full row tiles are already packed (repack at load, legacy types):
+ * the tiles read them in place, for any number of tokens. */
 #define FEW_Q4_0 4
-#define FEW_Q8_0 5
+#define FEW_Q8_0 4
 #define FEW_K 4 /* Q4_K, Q6_K */
 static inline void gemm_driver(int64_t nb, size_t side_off, int kc_max, pack_fn pack, const tile_fn *tiles, single_fn single, int min_tile_tokens, const void *restrict w, size_t row_bytes,
                                int64_t nrows, const void *restrict act, size_t act_stride, int n_tok,
-                               float *restrict out, size_t ldo, uint8_t *buf)
+                               float *restrict out, size_t ldo, uint8_t *buf, int packed)
 {
     for (int64_t r0 = 0; r0 < nrows; r0 += ROWS) {
         const int nr = nrows - r0 < ROWS ? (int)(nrows - r0) : ROWS;
@@ -371,6 +394,20 @@ static inline void gemm_driver(int64_t nb, size_t side_off, int kc_max, pack_fn 
         const uint8_t *rp[ROWS];
         for (int l = 0; l < ROWS; l++) /* a missing row repeats the first: its lane is never stored */
             rp[l] = (const uint8_t *)w + (size_t)(r0 + (l < nr ? l : 0)) * row_bytes;
+        if (packed && nr == ROWS) {
+            const size_t block_bytes = (size_t)ROWS * row_bytes / (size_t)nb; /* packed, per block of 16 rows */
+            /* one sequential stream: the hardware prefetchers alone do best
+             * (software prefetching measured slower, at any distance) */
+            for (int64_t b0 = 0; b0 < nb; b0 += kc_max) {
+                const int kc = nb - b0 < kc_max ? (int)(nb - b0) : kc_max;
+                for (int t0 = 0; t0 < n_tok; t0 += TT) {
+                    const int T = n_tok - t0 < TT ? n_tok - t0 : TT;
+                    tiles[T](rp[0] + (size_t)b0 * block_bytes, kc, (const uint8_t *)act + (size_t)t0 * act_stride,
+                             act_stride, side_off, b0, out + (size_t)t0 * ldo + r0, ldo, mask, b0 == 0);
+                }
+            }
+            continue;
+        }
         /* Fewer tokens than min_tile_tokens: the single-token chain for each token
          * while these 4 rows are still in cache (read from memory once, no
          * packing); the same bits as a tile would give. */
@@ -385,8 +422,17 @@ static inline void gemm_driver(int64_t nb, size_t side_off, int kc_max, pack_fn 
             }
             continue;
         }
+        /* The next row tile (rows are contiguous) is prefetched as one
+         * sequential stream while this one is packed: 16 short row streams
+         * alone are picked up late by the hardware prefetchers, which matters
+         * when few tokens share each chunk. */
+        const char *pf = (const char *)w + (size_t)(r0 + nr) * row_bytes;
+        const char *pf_end = (const char *)w + (size_t)(nrows < r0 + nr + ROWS ? nrows : r0 + nr + ROWS) * row_bytes;
         for (int64_t b0 = 0; b0 < nb; b0 += kc_max) {
             const int kc = nb - b0 < kc_max ? (int)(nb - b0) : kc_max;
+            const char *pf_stop = pf + (size_t)ROWS * row_bytes * (size_t)kc / (size_t)nb + 64;
+            for (; pf < pf_stop && pf < pf_end; pf += 64)
+                _mm_prefetch(pf, _MM_HINT_T1);
             pack(rp, b0, kc, buf);
             for (int t0 = 0; t0 < n_tok; t0 += TT) {
                 const int T = n_tok - t0 < TT ? n_tok - t0 : TT;
@@ -397,6 +443,26 @@ static inline void gemm_driver(int64_t nb, size_t side_off, int kc_max, pack_fn 
     }
 }
 
+/* Repack (legacy types): every full group of 16 rows becomes its packed
+ * chunks, chunk after chunk, in the group's own bytes of dst; the rows of a
+ * last partial group are copied as they are. */
+static void repack_driver(int64_t nb, int kc_max, pack_fn pack, const void *src, size_t row_bytes, int64_t nrows,
+                          void *dst)
+{
+    const int64_t full = nrows / ROWS * ROWS;
+    const size_t block_bytes = (size_t)ROWS * row_bytes / (size_t)nb;
+    for (int64_t r0 = 0; r0 < full; r0 += ROWS) {
+        const uint8_t *rp[ROWS];
+        for (int l = 0; l < ROWS; l++)
+            rp[l] = (const uint8_t *)src + (size_t)(r0 + l) * row_bytes;
+        uint8_t *group = (uint8_t *)dst + (size_t)r0 * row_bytes;
+        for (int64_t b0 = 0; b0 < nb; b0 += kc_max)
+            pack(rp, b0, nb - b0 < kc_max ? (int)(nb - b0) : kc_max, group + (size_t)b0 * block_bytes);
+    }
+    memcpy((uint8_t *)dst + (size_t)full * row_bytes, (const uint8_t *)src + (size_t)full * row_bytes,
+           (size_t)(nrows - full) * row_bytes);
+}
+
 /* ---- K-quants: Q4_K weights, Q8_K activations ----------------------------------------------
  *
  * Chain per output and 256-block b (from acc = 0, blocks in order):
@@ -404,8 +470,8 @@ static inline void gemm_driver(int64_t nb, size_t side_off, int kc_max, pack_fn 
  * isum_b = sum over the 8 sub-blocks j of sc_j * (levels . activations) and
  * msum_b = sum of m_j * (activation sum of sub-block j), both exact integers. */
 
-#define KC_K 4    /* K blocks per packed chunk */
-#define NV_Q4_K 46 /* 32 nibble vectors, 8 scales, 4 min pairs, d, dmin */
+#define KC_K 4     /* K blocks per packed chunk */
+#define NV_Q4_K 36 /* 32 nibble vectors, 3 scale vectors, d and dmin */
 
 /* The side table of a Q8_K row for Q4_K: the 8 sums of 32 activations per
  * block, then the blocks' d_y in a row (4 at a time for the single-token path). */
@@ -424,35 +490,64 @@ static void prep_q4_k(int64_t n, void *row)
     }
 }
 
-/* Packed block: vector 8c + m holds bytes 4m..4m+3 of qs chunk c (32 bytes) of
- * each row: low nibbles pair with activations 64c + 4m, high ones with 64c +
- * 32 + 4m. Then sc_j as int32 (8 vectors), (m_2i, m_2i+1) as int16 pairs (4),
- * d and dmin as floats. */
+/* Packed chunk of kc blocks, as for the legacy types exactly the file's bytes
+ * for 16 rows (so whole groups can be repacked at load): per block, vector
+ * 8c + m holds bytes 4m..4m+3 of qs chunk c (32 bytes) of each row (low
+ * nibbles pair with activations 64c + 4m, high ones with 64c + 32 + 4m), then
+ * the 12 scale bytes of each row as 3 dword vectors; after the kc blocks, per
+ * block the 16 rows' d and then dmin as f16 (64 bytes). */
 static void pack_q4_k(const uint8_t *const *rp, int64_t b0, int kc, uint8_t *buf)
 {
     const __m512i idx = row_offsets(rp);
     for (int b = 0; b < kc; b++) {
         const size_t off = (size_t)(b0 + b) * sizeof(block_q4_K);
         __m512i *p = (__m512i *)(buf + (size_t)b * NV_Q4_K * 64);
+        (void)kc;
         for (int c = 0; c < 4; c++)
             for (int h = 0; h < 2; h++) {
                 __m512i o[4];
                 transpose16x4(rp, off + offsetof(block_q4_K, qs) + 32 * (size_t)c + 16 * (size_t)h, o);
                 for (int k = 0; k < 4; k++)
-                    _mm512_store_si512(p + 8 * c + 4 * h + k, o[k]);
+                    _mm512_storeu_si512(p + 8 * c + 4 * h + k, o[k]);
             }
-        int32_t *sv = (int32_t *)(p + 32), *mv = (int32_t *)(p + 40);
-        for (int l = 0; l < ROWS; l++) {
-            uint8_t sm[16];
-            _mm_storeu_si128((__m128i *)sm, kq_k4_scales_mins(rp[l] + off + offsetof(block_q4_K, scales)));
-            for (int j = 0; j < 8; j++)
-                sv[16 * j + l] = sm[j];
-            for (int i = 0; i < 4; i++)
-                mv[16 * i + l] = (int32_t)((uint32_t)sm[8 + 2 * i] | (uint32_t)sm[9 + 2 * i] << 16);
-        }
-        _mm512_store_ps((float *)(p + 44), halves16(rp[0], idx, off + offsetof(block_q4_K, d)));
-        _mm512_store_ps((float *)(p + 45), halves16(rp[0], idx, off + offsetof(block_q4_K, dmin)));
+        for (int k = 0; k < 3; k++)
+            _mm512_storeu_si512(p + 32 + k, _mm512_i32gather_epi32(idx, (const void *)(rp[0] + off + offsetof(block_q4_K, scales) + 4 * (size_t)k), 1));
+        /* d | dmin << 16 of each row, split into the two f16 arrays */
+        const __m512i dd = _mm512_i32gather_epi32(idx, (const void *)(rp[0] + off + offsetof(block_q4_K, d)), 1);
+        uint8_t *dp = (uint8_t *)(p + 35);
+        _mm256_storeu_si256((__m256i *)dp, _mm512_cvtepi32_epi16(dd));
+        _mm256_storeu_si256((__m256i *)(dp + 32), _mm512_cvtepi32_epi16(_mm512_srli_epi32(dd, 16)));
     }
+}
+
+/* The 6-bit scales and mins of 16 rows from their 3 scale dwords d0, d1, d2
+ * (bytes 0..3, 4..7, 8..11 of each row's scales; the layout that
+ * get_scale_min_k4 in ggml-quants.c reads): byte j of *sc_lo / *sc_hi is sc_j /
+ * sc_(4+j), byte j of *m_lo / *m_hi is m_j / m_(4+j). */
+static inline __attribute__((always_inline)) void q4_k_scale_bytes(const __m512i *p, __m512i *sc_lo, __m512i *sc_hi,
+                                                                    __m512i *m_lo, __m512i *m_hi)
+{
+    const __m512i d0 = _mm512_loadu_si512(p), d1 = _mm512_loadu_si512(p + 1), d2 = _mm512_loadu_si512(p + 2);
+    const __m512i m6 = _mm512_set1_epi8(0x3f), m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
+    *sc_lo = _mm512_and_si512(d0, m6);
+    *m_lo = _mm512_and_si512(d1, m6);
+    *sc_hi = _mm512_or_si512(_mm512_and_si512(d2, m4), _mm512_and_si512(_mm512_srli_epi32(d0, 2), m30));
+    *m_hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(d2, 4), m4), _mm512_and_si512(_mm512_srli_epi32(d1, 2), m30));
+}
+
+/* Byte j of each dword, zero-extended. */
+static inline __m512i dword_byte(__m512i v, int j)
+{
+    return _mm512_and_si512(_mm512_srli_epi32(v, 8 * j), _mm512_set1_epi32(0xff));
+}
+
+/* Bytes 2i and 2i + 1 (i = 0, 1) of each dword as an int16 pair (low, high). */
+static inline __m512i dword_byte_pair(__m512i v, int i)
+{
+    const __m512i lo = _mm512_set1_epi32(0xff), hi = _mm512_set1_epi32(0xff0000);
+    if (i == 0)
+        return _mm512_or_si512(_mm512_and_si512(v, lo), _mm512_and_si512(_mm512_slli_epi32(v, 8), hi));
+    return _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(v, 16), lo), _mm512_and_si512(_mm512_srli_epi32(v, 8), hi));
 }
 
 static inline __attribute__((always_inline)) void tile_q4_k(const uint8_t *pk, int kc, int T,
@@ -462,17 +557,20 @@ static inline __attribute__((always_inline)) void tile_q4_k(const uint8_t *pk, i
     const __m512i m4 = _mm512_set1_epi8(0x0f);
     for (int b = 0; b < kc; b++) {
         const __m512i *p = (const __m512i *)(pk + (size_t)b * NV_Q4_K * 64);
+        __m512i sc_lo, sc_hi, m_lo, m_hi;
+        q4_k_scale_bytes(p + 32, &sc_lo, &sc_hi, &m_lo, &m_hi);
         __m512i isum[TT];
         for (int t = 0; t < T; t++)
             isum[t] = _mm512_setzero_si512();
         for (int j = 0; j < 8; j++) {
             const int c = j >> 1;
             __m512i w[8];
+#pragma GCC unroll 8
             for (int k = 0; k < 8; k++) {
-                const __m512i v = _mm512_load_si512(p + 8 * c + k);
+                const __m512i v = _mm512_loadu_si512(p + 8 * c + k);
                 w[k] = _mm512_and_si512(j & 1 ? _mm512_srli_epi16(v, 4) : v, m4);
             }
-            const __m512i sc = _mm512_load_si512(p + 32 + j);
+            const __m512i sc = dword_byte(j < 4 ? sc_lo : sc_hi, j & 3);
 #pragma GCC unroll 8
             for (int t = 0; t < T; t++) {
                 const int8_t *q = y[t][b].qs + 32 * j;
@@ -487,15 +585,18 @@ static inline __attribute__((always_inline)) void tile_q4_k(const uint8_t *pk, i
                 isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(_mm512_add_epi32(i0, i1), sc));
             }
         }
-        const __m512 dx = _mm512_load_ps((const float *)(p + 44)), dm = _mm512_load_ps((const float *)(p + 45));
+        const __m512i mp0 = dword_byte_pair(m_lo, 0), mp1 = dword_byte_pair(m_lo, 1);
+        const __m512i mp2 = dword_byte_pair(m_hi, 0), mp3 = dword_byte_pair(m_hi, 1);
+        const uint8_t *dp = (const uint8_t *)(p + 35);
+        const __m512 dx = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)dp));
+        const __m512 dm = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(dp + 32)));
 #pragma GCC unroll 8
         for (int t = 0; t < T; t++) {
             const int16_t *bs = s[t][b].s;
-            __m512i ms = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_load_si512(p + 40),
-                                             _mm512_set1_epi32(load32(bs + 0)));
-            ms = _mm512_dpwssd_epi32(ms, _mm512_load_si512(p + 41), _mm512_set1_epi32(load32(bs + 2)));
-            ms = _mm512_dpwssd_epi32(ms, _mm512_load_si512(p + 42), _mm512_set1_epi32(load32(bs + 4)));
-            ms = _mm512_dpwssd_epi32(ms, _mm512_load_si512(p + 43), _mm512_set1_epi32(load32(bs + 6)));
+            __m512i ms = _mm512_dpwssd_epi32(_mm512_setzero_si512(), mp0, _mm512_set1_epi32(load32(bs + 0)));
+            ms = _mm512_dpwssd_epi32(ms, mp1, _mm512_set1_epi32(load32(bs + 2)));
+            ms = _mm512_dpwssd_epi32(ms, mp2, _mm512_set1_epi32(load32(bs + 4)));
+            ms = _mm512_dpwssd_epi32(ms, mp3, _mm512_set1_epi32(load32(bs + 6)));
             const __m512 dy = _mm512_set1_ps(y[t][b].d);
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(dx, dy), acc[t]);
             acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(ms), _mm512_mul_ps(dm, dy), acc[t]);
@@ -627,12 +728,12 @@ static void single4_q4_k(const uint8_t *const *rp, int64_t nb, const uint8_t *ac
 }
 
 static void gemm_q4_k(int64_t n, const void *restrict w, size_t row_bytes, int64_t nrows, const void *restrict act,
-                      size_t act_stride, int n_tok, float *restrict out, size_t ldo)
+                      size_t act_stride, int n_tok, float *restrict out, size_t ldo, int packed)
 {
     _Alignas(64) uint8_t buf[KC_K * NV_Q4_K * 64];
     const int64_t nb = n / QK_K;
     gemm_driver(nb, side_offset(nb, sizeof(block_q8_K)), KC_K, pack_q4_k, tiles_q4_k, single4_q4_k, FEW_K, w, row_bytes,
-                nrows, act, act_stride, n_tok, out, ldo, buf);
+                nrows, act, act_stride, n_tok, out, ldo, buf, packed);
 }
 
 /* ---- Q6_K weights, Q8_K activations ------------------------------------------------------
@@ -829,36 +930,51 @@ static void single4_q6_k(const uint8_t *const *rp, int64_t nb, const uint8_t *ac
 }
 
 static void gemm_q6_k(int64_t n, const void *restrict w, size_t row_bytes, int64_t nrows, const void *restrict act,
-                      size_t act_stride, int n_tok, float *restrict out, size_t ldo)
+                      size_t act_stride, int n_tok, float *restrict out, size_t ldo, int packed)
 {
     _Alignas(64) uint8_t buf[KC_Q6 * NV_Q6_K * 64];
     const int64_t nb = n / QK_K;
     gemm_driver(nb, side_offset(nb, sizeof(block_q8_K)), KC_Q6, pack_q6_k, tiles_q6_k, single4_q6_k, FEW_K, w, row_bytes,
-                nrows, act, act_stride, n_tok, out, ldo, buf);
+                nrows, act, act_stride, n_tok, out, ldo, buf, packed);
 }
 
 static void gemm_q4_0(int64_t n, const void *restrict w, size_t row_bytes, int64_t nrows, const void *restrict act,
-                      size_t act_stride, int n_tok, float *restrict out, size_t ldo)
+                      size_t act_stride, int n_tok, float *restrict out, size_t ldo, int packed)
 {
-    _Alignas(64) uint8_t buf[KC * (NV_Q4_0 + 1) * 64];
+    _Alignas(64) uint8_t buf[KC * (NV_Q4_0 * 64 + 32)]; /* blocks, then d */
     const int64_t nb = n / QK4_0;
     gemm_driver(nb, side_offset(nb, sizeof(block_q8_0)), KC, pack_q4_0,
-                tiles_q4_0, single4_q4_0, FEW_Q4_0, w, row_bytes, nrows, act, act_stride, n_tok, out, ldo, buf);
+                tiles_q4_0, single4_q4_0, FEW_Q4_0, w, row_bytes, nrows, act, act_stride, n_tok, out, ldo, buf, packed);
 }
 
 static void gemm_q8_0(int64_t n, const void *restrict w, size_t row_bytes, int64_t nrows, const void *restrict act,
-                      size_t act_stride, int n_tok, float *restrict out, size_t ldo)
+                      size_t act_stride, int n_tok, float *restrict out, size_t ldo, int packed)
 {
-    _Alignas(64) uint8_t buf[KC * (NV_Q8_0 + 1) * 64];
+    _Alignas(64) uint8_t buf[KC * (NV_Q8_0 * 64 + 32)]; /* blocks, then d */
     const int64_t nb = n / QK8_0;
     gemm_driver(nb, side_offset(nb, sizeof(block_q8_0)), KC, pack_q8_0,
-                tiles_q8_0, single4_q8_0, FEW_Q8_0, w, row_bytes, nrows, act, act_stride, n_tok, out, ldo, buf);
+                tiles_q8_0, single4_q8_0, FEW_Q8_0, w, row_bytes, nrows, act, act_stride, n_tok, out, ldo, buf, packed);
 }
 
-static const kt_gemm gemm_q4_0_vnni = { ROWS, prep_q4_0, gemm_q4_0 };
-static const kt_gemm gemm_q8_0_vnni = { ROWS, prep_q8_0_w, gemm_q8_0 };
-static const kt_gemm gemm_q4_k_vnni = { ROWS, prep_q4_k, gemm_q4_k };
-static const kt_gemm gemm_q6_k_vnni = { ROWS, NULL, gemm_q6_k };
+static void repack_q4_0(int64_t n, const void *src, size_t row_bytes, int64_t nrows, void *dst)
+{
+    repack_driver(n / QK4_0, KC, pack_q4_0, src, row_bytes, nrows, dst);
+}
+
+static void repack_q8_0(int64_t n, const void *src, size_t row_bytes, int64_t nrows, void *dst)
+{
+    repack_driver(n / QK8_0, KC, pack_q8_0, src, row_bytes, nrows, dst);
+}
+
+static const kt_gemm gemm_q4_0_vnni = { ROWS, prep_q4_0, gemm_q4_0, repack_q4_0 };
+static const kt_gemm gemm_q8_0_vnni = { ROWS, prep_q8_0_w, gemm_q8_0, repack_q8_0 };
+static void repack_q4_k(int64_t n, const void *src, size_t row_bytes, int64_t nrows, void *dst)
+{
+    repack_driver(n / QK_K, KC_K, pack_q4_k, src, row_bytes, nrows, dst);
+}
+
+static const kt_gemm gemm_q4_k_vnni = { ROWS, prep_q4_k, gemm_q4_k, repack_q4_k };
+static const kt_gemm gemm_q6_k_vnni = { ROWS, NULL, gemm_q6_k, NULL };
 
 void kt_register_vnni_gemm(kt_traits *table)
 {
