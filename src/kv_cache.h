@@ -16,7 +16,9 @@ typedef struct {
     kestrel_kv_type type;
     int n_layer, n_ctx, kv_dim;
     size_t elem_size;
-    uint8_t *k, *v; /* [n_layer][kv_dim][n_ctx] */
+    int stride;     /* positions per channel row: n_ctx, padded (see kv_cache.c) */
+    uint8_t *k, *v; /* [n_layer][kv_dim][stride] */
+    size_t bytes;   /* of each */
 } kv_cache;
 
 int kv_cache_init(kv_cache *kv, kestrel_kv_type type, int n_layer, int n_ctx, int kv_dim);
@@ -28,11 +30,11 @@ void kv_cache_store(kv_cache *kv, int layer, int pos, int n, const float *keys, 
 /* The run of positions [pos, ...) of one channel of a layer. */
 static inline const void *kv_cache_k(const kv_cache *kv, int layer, int channel, int pos)
 {
-    return kv->k + (((size_t)layer * kv->kv_dim + channel) * kv->n_ctx + pos) * kv->elem_size;
+    return kv->k + (((size_t)layer * kv->kv_dim + channel) * kv->stride + pos) * kv->elem_size;
 }
 static inline const void *kv_cache_v(const kv_cache *kv, int layer, int channel, int pos)
 {
-    return kv->v + (((size_t)layer * kv->kv_dim + channel) * kv->n_ctx + pos) * kv->elem_size;
+    return kv->v + (((size_t)layer * kv->kv_dim + channel) * kv->stride + pos) * kv->elem_size;
 }
 
 #endif
