@@ -62,6 +62,24 @@ echo "bench.sh: $KESTREL bench $* -p $P -n $N -r $R $threads_arg" >&2
 # shellcheck disable=SC2086
 "$KESTREL" bench "$@" -p "$P" -n "$N" -r "$R" $threads_arg -o md > "$table"
 
+# Speculative decoding on a memory-bound stand-in (the setting): the 41M
+# model deepened by 80 near-identity layers, Q8_0, with the 11M draft.
+spec_table=""
+target_f16=$SHARED/models/gutenberg-41M-f16.gguf
+draft=$SHARED/models/gutenberg-11M-draft-Q8_0.gguf
+deep=$MODELS/deep80-Q8_0.gguf
+if [ -f "$target_f16" ] && [ -f "$draft" ]; then
+    if [ ! -f "$deep" ]; then
+        echo "bench.sh: deepening $target_f16 into $deep" >&2
+        "$KESTREL" synth --deepen "$target_f16" --extra-layers 80 --type Q8_0 -o "$deep.tmp"
+        mv "$deep.tmp" "$deep"
+    fi
+    spec_table=$MODELS/spec.md.tmp
+    echo "bench.sh: $KESTREL bench -m $deep --draft $draft --draft-p-min 0 -p 0 -n 128 -r $R $threads_arg" >&2
+    # shellcheck disable=SC2086
+    "$KESTREL" bench -m "$deep" --draft "$draft" --draft-p-min 0 -p 0 -n 128 -r "$R" $threads_arg -o md > "$spec_table"
+fi
+
 cpu=$(grep -m1 '^model name' /proc/cpuinfo 2>/dev/null | sed 's/^[^:]*: *//')
 [ -n "$cpu" ] || cpu=unknown
 flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | tr ' ' '\n' | grep -E '^(avx2|avx512f|avx512_vnni|avx512_bf16|amx_tile)$' | tr '\n' ' ')
@@ -94,6 +112,15 @@ load=$(cut -d ' ' -f 1-3 /proc/loadavg 2>/dev/null || echo "?")
     echo
     cat "$table"
     echo
+    if [ -n "$spec_table" ]; then
+        echo "## Speculative decoding"
+        echo
+        echo "\`kestrel bench -m $deep --draft $draft --draft-p-min 0 -p 0 -n 128\`: the 41M model deepened by"
+        echo "80 near-identity layers (Q8_0, a memory-bound stand-in for a big target), with the 11M draft."
+        echo
+        cat "$spec_table"
+        echo
+    fi
     echo "## Notes"
     echo
     echo "- The \`$SHAPE-*\` models are \`kestrel synth --shape $SHAPE --seed 42\`: the real shape"
@@ -109,5 +136,5 @@ load=$(cut -d ' ' -f 1-3 /proc/loadavg 2>/dev/null || echo "?")
     echo "  position) ÷ bandwidth; 100% would be generation limited only by reading memory."
     echo "- Timings on a shared machine are noisy; compare runs made back to back."
 } > "$OUT"
-rm -f "$table"
+rm -f "$table" ${spec_table:+"$spec_table"}
 cat "$OUT"
