@@ -50,12 +50,59 @@ static float dot_f16_ref(int64_t n, const float *restrict x, const kt_half *rest
     return sum_lanes(lane);
 }
 
+/* The many-row forms as loops over the one-row primitives of the same table,
+ * so that a level which does not provide its own gets the same bits. */
 static kt_vecops active;
+
+static void qk_f32_loop(int64_t n, int hd, int m, const float *q, size_t q_stride, const float *k, size_t k_stride,
+                        float *s, size_t s_stride)
+{
+    for (int j = 0; j < m; j++) {
+        float *row = s + (size_t)j * s_stride;
+        for (int64_t p = 0; p < n; p++)
+            row[p] = 0.0f;
+        for (int d = 0; d < hd; d++)
+            active.axpy_f32(n, q[(size_t)j * q_stride + d], k + (size_t)d * k_stride, row);
+    }
+}
+
+static void qk_f16_loop(int64_t n, int hd, int m, const float *q, size_t q_stride, const kt_half *k,
+                        size_t k_stride, float *s, size_t s_stride)
+{
+    for (int j = 0; j < m; j++) {
+        float *row = s + (size_t)j * s_stride;
+        for (int64_t p = 0; p < n; p++)
+            row[p] = 0.0f;
+        for (int d = 0; d < hd; d++)
+            active.axpy_f16(n, q[(size_t)j * q_stride + d], k + (size_t)d * k_stride, row);
+    }
+}
+
+static void pv_f32_loop(int64_t n, int hd, int m, const float *s, size_t s_stride, const float *v, size_t v_stride,
+                        float *o, size_t o_stride)
+{
+    for (int j = 0; j < m; j++)
+        for (int d = 0; d < hd; d++)
+            o[(size_t)j * o_stride + d] = active.dot_f32(n, s + (size_t)j * s_stride, v + (size_t)d * v_stride);
+}
+
+static void pv_f16_loop(int64_t n, int hd, int m, const float *s, size_t s_stride, const kt_half *v,
+                        size_t v_stride, float *o, size_t o_stride)
+{
+    for (int j = 0; j < m; j++)
+        for (int d = 0; d < hd; d++)
+            o[(size_t)j * o_stride + d] = active.dot_f16(n, s + (size_t)j * s_stride, v + (size_t)d * v_stride);
+}
+
+void kt_vecops_ref(kt_vecops *ops)
+{
+    *ops = (kt_vecops){ axpy_f32_ref, axpy_f16_ref, dot_f32_ref, dot_f16_ref, NULL, NULL, NULL, NULL };
+}
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void choose(void)
 {
-    active = (kt_vecops){ axpy_f32_ref, axpy_f16_ref, dot_f32_ref, dot_f16_ref };
+    kt_vecops_ref(&active);
     int isa = kt_active_isa();
 #if defined(__x86_64__)
     if (isa >= KT_ISA_AVX2 && isa <= KT_ISA_AVX512VNNI)
@@ -63,6 +110,10 @@ static void choose(void)
 #else
     (void)isa;
 #endif
+    active.qk_f32 = active.qk_f32 ? active.qk_f32 : qk_f32_loop;
+    active.qk_f16 = active.qk_f16 ? active.qk_f16 : qk_f16_loop;
+    active.pv_f32 = active.pv_f32 ? active.pv_f32 : pv_f32_loop;
+    active.pv_f16 = active.pv_f16 ? active.pv_f16 : pv_f16_loop;
 }
 
 const kt_vecops *kt_get_vecops(void)

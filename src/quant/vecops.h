@@ -4,6 +4,7 @@
 #ifndef KESTREL_VECOPS_H
 #define KESTREL_VECOPS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "fp16.h"
@@ -15,11 +16,27 @@ typedef struct {
     /* sum of x[i] * y[i] */
     float (*dot_f32)(int64_t n, const float *restrict x, const float *restrict y);
     float (*dot_f16)(int64_t n, const float *restrict x, const kt_half *restrict y);
+    /* Attention scores of m query rows sharing one K (rows of the transposed
+     * cache, k_stride apart): s_j[p] = the fma chain over d < hd, in order, of
+     * q_j[d] * K[d][p] from 0 -- exactly hd axpy calls on a zeroed row -- for
+     * p < n, j < m; q_j = q + j * q_stride, s_j = s + j * s_stride. */
+    void (*qk_f32)(int64_t n, int hd, int m, const float *q, size_t q_stride, const float *k, size_t k_stride,
+                   float *s, size_t s_stride);
+    void (*qk_f16)(int64_t n, int hd, int m, const float *q, size_t q_stride, const kt_half *k, size_t k_stride,
+                   float *s, size_t s_stride);
+    /* Attention outputs of m rows of weights sharing one V: o_j[d] = dot(s_j, V[d])
+     * over n positions -- exactly the dot above -- for d < hd, j < m. */
+    void (*pv_f32)(int64_t n, int hd, int m, const float *s, size_t s_stride, const float *v, size_t v_stride,
+                   float *o, size_t o_stride);
+    void (*pv_f16)(int64_t n, int hd, int m, const float *s, size_t s_stride, const kt_half *v, size_t v_stride,
+                   float *o, size_t o_stride);
 } kt_vecops;
 
 /* The primitives for the active ISA (kt_active_isa()). */
 const kt_vecops *kt_get_vecops(void);
 
+/* The reference (plain C) primitives. */
+void kt_vecops_ref(kt_vecops *ops);
 /* Overwrites the reference entries with a level's versions. */
 void kt_vecops_avx2(kt_vecops *ops);
 
