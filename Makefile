@@ -26,6 +26,7 @@ LIB      := $(BUILD)/libkestrel.a
 TARGET := $(shell $(CC) -dumpmachine)
 ifneq (,$(findstring x86_64,$(TARGET)))
 $(BUILD)/src/quant/avx2_%.o:       ISA_FLAGS = -mavx2 -mfma -mf16c
+$(BUILD)/src/quant/avxvnni_%.o:    ISA_FLAGS = -mavx2 -mfma -mf16c -mavxvnni
 $(BUILD)/src/quant/avx512_%.o:     ISA_FLAGS = -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq
 $(BUILD)/src/quant/vnni_%.o:       ISA_FLAGS = -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
 endif

@@ -2,7 +2,7 @@
  *
  * x86: cpuid + xgetbv (the OS must save the wider registers, not just the CPU
  * have them). aarch64: NEON is baseline; dotprod/i8mm come from hwcaps.
- * KESTREL_ISA=scalar|avx2|avx512|avx512vnni|neon forces a level, for tests and
+ * KESTREL_ISA=scalar|avx2|avxvnni|avx512|avx512vnni|neon forces a level, for tests and
  * comparisons; a level this CPU cannot run falls back to the best it can. */
 #include "quant.h"
 
@@ -13,7 +13,7 @@
 
 #include "error.h"
 
-static const char *const isa_names[KT_ISA_COUNT] = { "scalar", "avx2", "avx512", "avx512vnni", "neon" };
+static const char *const isa_names[KT_ISA_COUNT] = { "scalar", "avx2", "avxvnni", "avx512", "avx512vnni", "neon" };
 
 const char *kt_isa_name(int isa)
 {
@@ -44,8 +44,11 @@ static bool cpu_has(int isa)
     const bool avx512 = (b & bit_AVX512F) && (b & bit_AVX512BW) && (b & bit_AVX512VL) && (b & bit_AVX512DQ) &&
                         os_saves(0xe6); /* opmask and ZMM state */
     const bool vnni = c & bit_AVX512VNNI;
+    /* AVX-VNNI: leaf 7 subleaf 1, EAX bit 4 */
+    const bool avx_vnni = __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 4));
     switch (isa) {
     case KT_ISA_AVX2: return avx2;
+    case KT_ISA_AVXVNNI: return avx2 && avx_vnni;
     case KT_ISA_AVX512: return avx2 && avx512;
     case KT_ISA_AVX512VNNI: return avx2 && avx512 && vnni;
     default: return false;
@@ -83,6 +86,8 @@ bool kt_isa_table(int isa, kt_traits *table)
         kt_register_avx2_legacy(table);
         kt_register_avx2_kquants(table);
     }
+    if (isa == KT_ISA_AVXVNNI)
+        kt_register_avxvnni_legacy(table);
     if (isa >= KT_ISA_AVX512 && isa <= KT_ISA_AVX512VNNI) {
         kt_register_avx512_float(table);
         kt_register_avx512_legacy(table);

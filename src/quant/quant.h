@@ -66,7 +66,9 @@ typedef struct {
 /* Instruction-set levels, lowest first. Each level's kernels are built on the
  * level below it: a table starts as the reference and each register function
  * overwrites the entries it has a faster kernel for. */
-enum kt_isa { KT_ISA_SCALAR, KT_ISA_AVX2, KT_ISA_AVX512, KT_ISA_AVX512VNNI, KT_ISA_NEON, KT_ISA_COUNT };
+/* In order of preference on x86 (the best level the CPU runs is chosen):
+ * AVX-VNNI is AVX2 plus 256-bit VPDPBUSD (CPUs without AVX-512). */
+enum kt_isa { KT_ISA_SCALAR, KT_ISA_AVX2, KT_ISA_AVXVNNI, KT_ISA_AVX512, KT_ISA_AVX512VNNI, KT_ISA_NEON, KT_ISA_COUNT };
 
 const char *kt_isa_name(int isa);
 /* Whether this CPU (and this build) can run the level. */
@@ -86,6 +88,7 @@ void kt_register_avx512_kquants(kt_traits *table);
 void kt_register_vnni_legacy(kt_traits *table);
 void kt_register_vnni_kquants(kt_traits *table);
 void kt_register_vnni_gemm(kt_traits *table);
+void kt_register_avxvnni_legacy(kt_traits *table);
 void kt_register_neon_float(kt_traits *table);
 void kt_register_neon_legacy(kt_traits *table);
 void kt_register_neon_kquants(kt_traits *table);
