@@ -44,8 +44,9 @@ AARCH64_AR      ?= aarch64-linux-gnu-ar
 AARCH64_QEMU    ?= qemu-aarch64
 AARCH64_SYSROOT ?= /usr/aarch64-linux-gnu
 AARCH64_BUILD   ?= build-aarch64
-# Unit tests only: test_reference and test_cli run whole models and stay x86-only.
-AARCH64_TESTS   := $(filter $(TEST_SRC:tests/%.c=%),test_kernels test_quant_legacy test_quant_k \
+# Unit tests (and test_gemm, whose model part uses the tiny synth-kernels files): test_reference
+# and test_cli run whole models and stay x86-only.
+AARCH64_TESTS   := $(filter $(TEST_SRC:tests/%.c=%),test_kernels test_gemm test_quant_legacy test_quant_k \
                    test_sampler test_threadpool test_tokenizer test_gguf test_unicode)
 # These also run on a CPU without dotprod (qemu -cpu cortex-a53), to cover the baseline kernels.
 AARCH64_V80_TESTS := $(filter $(AARCH64_TESTS),test_kernels)
@@ -118,9 +119,10 @@ aarch64-bins: $(AARCH64_TESTS:%=$(BUILD)/tests/%) $(AARCH64_RUN)
 	@:
 
 # Wrappers that run one cross-built test under qemu (-cpu max: dotprod, i8mm, ...).
+# KESTREL_TEST_QUICK: test_gemm's whole-model part runs fewer batch sizes under emulation.
 $(AARCH64_BUILD)/qemu/%.aarch64: Makefile
 	@mkdir -p $(dir $@)
-	@printf '#!/bin/sh\nexec %s -L %s -cpu max %s "$$@"\n' '$(AARCH64_QEMU)' '$(AARCH64_SYSROOT)' \
+	@printf '#!/bin/sh\nKESTREL_TEST_QUICK=1 exec %s -L %s -cpu max %s "$$@"\n' '$(AARCH64_QEMU)' '$(AARCH64_SYSROOT)' \
 	  '$(abspath $(AARCH64_BUILD)/tests/$*)' > $@ && chmod +x $@
 $(AARCH64_BUILD)/qemu/%.aarch64-v8.0: Makefile
 	@mkdir -p $(dir $@)

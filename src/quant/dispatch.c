@@ -103,6 +103,7 @@ bool kt_isa_table(int isa, kt_traits *table)
         kt_register_neon_float(table);
         kt_register_neon_legacy(table);
         kt_register_neon_kquants(table);
+        kt_register_neon_gemm(table);
     }
 #endif
     return true;

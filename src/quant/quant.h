@@ -92,6 +92,7 @@ void kt_register_avxvnni_legacy(kt_traits *table);
 void kt_register_neon_float(kt_traits *table);
 void kt_register_neon_legacy(kt_traits *table);
 void kt_register_neon_kquants(kt_traits *table);
+void kt_register_neon_gemm(kt_traits *table);
 
 /* The reference (plain C) traits of a type, or NULL if the id is unknown or the
  * type is not supported. */
