@@ -13,4 +13,15 @@
  * a pass; returns after a barrier. */
 void attention(kestrel_context *ctx, int layer, int n_tok, int pos, int ith, int nth);
 
+/* Positions per online-softmax step, and most query heads computed together. */
+#define ATT_BLOCK 256
+#define ATT_MAX_GROUP 16
+/* Floats of scratch a thread needs: scores and partial outputs of one step. */
+static inline size_t attention_scratch(int n_head, int n_head_kv, int head_dim)
+{
+    const int group = n_head / n_head_kv;
+    const int m = group < ATT_MAX_GROUP ? group : ATT_MAX_GROUP;
+    return (size_t)m * (ATT_BLOCK + (size_t)head_dim);
+}
+
 #endif

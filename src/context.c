@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attention.h"
 #include "error.h"
 #include "matmul.h"
 
@@ -54,9 +55,8 @@ kestrel_context *kestrel_context_new(kestrel_model *model, const kestrel_context
         widest = q_dim;
     if ((size_t)hp->n_ff > widest)
         widest = (size_t)hp->n_ff;
-    /* attention: the scores of the query heads of one KV head (src/attention.c) */
-    const int group = hp->n_head / hp->n_head_kv;
-    ctx->scores_per_thread = (size_t)group * (size_t)(p.n_ctx > hp->head_dim ? p.n_ctx : hp->head_dim);
+    /* attention's scratch (src/attention.c), also the RoPE tables' (n_rot <= head_dim) */
+    ctx->scores_per_thread = attention_scratch(hp->n_head, hp->n_head_kv, hp->head_dim);
     size_t wide = 0; /* fused products: q | k | v, or gate | up */
     for (int l = 0; l < hp->n_layer; l++) {
         if (model->layers[l].wqkv.data && q_dim + 2 * kv_dim > wide)

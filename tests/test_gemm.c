@@ -12,7 +12,8 @@
  *    the same bits, whole and in row-tile-aligned ranges.
  * 2. Whole model, every synth-kernels file (all 13 types): the logits of each
  *    token evaluated alone with 1 thread are bit-identical to those inside
- *    batches of 1..16 (every start), with 1 and 2 threads.
+ *    batches of 1..16 (every start), with 1 and 2 threads; and over 600
+ *    positions (several attention blocks), alone vs in batches of 37 and 100.
  * KESTREL_GEMM_BENCH=1 prints single-thread timings of tile kernel vs
  * vec_dot loop for n_tok = 1 and 64 (never checked). KESTREL_TEST_QUICK=1
  * runs fewer batch sizes. */
@@ -331,6 +332,52 @@ static void test_model(const char *name, const int *sizes, int n_sizes)
     kestrel_model_free(m);
 }
 
+/* Past the attention's online-softmax blocks (ATT_BLOCK positions): 600
+ * positions fed one at a time, and in batches of 37 and 100, give the same
+ * logits bit for bit (the blocks start at the query's first position, so a
+ * token's arithmetic does not depend on its batch). */
+static void test_long_context(const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/models/synth-kernels-%s.gguf", test_shared_dir(), name);
+    kestrel_model *m = kestrel_model_load(path);
+    CHECK(m != NULL, "load %s: %s", path, kestrel_last_error());
+    if (!m)
+        return;
+    enum { N = 600 };
+    const int nv = kestrel_n_vocab(m);
+    static kestrel_token toks[N];
+    for (int i = 0; i < N; i++)
+        toks[i] = (kestrel_token)(i == 0 ? 1 : (2654435761u * (unsigned)i + 7u) % (unsigned)nv);
+    kestrel_context_params cp = kestrel_context_default_params();
+    cp.n_ctx = N;
+    cp.n_batch = 128;
+    cp.n_threads = 2;
+    float *ref = malloc(sizeof(float) * (size_t)N * nv);
+    kestrel_context *c1 = kestrel_context_new(m, &cp);
+    for (int i = 0; i < N; i++) {
+        kestrel_decode(c1, &toks[i], 1, i, false);
+        memcpy(ref + (size_t)i * nv, kestrel_logits(c1, -1), sizeof(float) * nv);
+    }
+    kestrel_context_free(c1);
+    const int batches[] = { 37, 100 };
+    for (int bi = 0; bi < 2; bi++) {
+        kestrel_context *ctx = kestrel_context_new(m, &cp);
+        int bad = 0;
+        for (int start = 0; start < N; start += batches[bi]) {
+            const int k = start + batches[bi] <= N ? batches[bi] : N - start;
+            kestrel_decode(ctx, toks + start, k, start, true);
+            for (int i = 0; i < k; i++)
+                bad += memcmp(kestrel_logits(ctx, i), ref + (size_t)(start + i) * nv, sizeof(float) * nv) != 0;
+        }
+        CHECK(bad == 0, "synth-kernels-%s, %d positions in batches of %d: %d logit rows differ from one at a time",
+              name, N, batches[bi], bad);
+        kestrel_context_free(ctx);
+    }
+    free(ref);
+    kestrel_model_free(m);
+}
+
 int main(void)
 {
     const bool quick = getenv("KESTREL_TEST_QUICK") != NULL;
@@ -361,5 +408,7 @@ int main(void)
     static const int few_sizes[] = { 3, 8, 16 };
     for (size_t i = 0; i < sizeof synth / sizeof *synth; i++)
         test_model(synth[i], quick ? few_sizes : all_sizes, quick ? 3 : 16);
+    test_long_context("Q8_0");
+    test_long_context("f16");
     return test_report();
 }
