@@ -75,9 +75,9 @@ static void forward_thread(void *arg, int ith, int nth)
             take_columns(ctx->k, ctx->wide, width, q_dim, kv_dim, t0, t1);
             take_columns(ctx->v, ctx->wide, width, q_dim + kv_dim, kv_dim, t0, t1);
         } else {
-            matmul(ctx, &w->wq, ctx->xb, n_tok, ctx->q, ith, nth);
-            matmul(ctx, &w->wk, ctx->xb, n_tok, ctx->k, ith, nth);
-            matmul(ctx, &w->wv, ctx->xb, n_tok, ctx->v, ith, nth);
+            const weight *qkv[3] = { &w->wq, &w->wk, &w->wv };
+            float *const qkv_out[3] = { ctx->q, ctx->k, ctx->v };
+            matmul_many(ctx, qkv, qkv_out, 3, ctx->xb, n_tok, ith, nth);
         }
         for (int t = t0; t < t1 && w->bq.data; t++) {
             add_bias(ROW(ctx->q, t, q_dim), (const float *)w->bq.data, q_dim);
@@ -121,8 +121,9 @@ static void forward_thread(void *arg, int ith, int nth)
                     hp->rms_eps);
         threadpool_barrier(ctx->pool);
         if (w->w_gate.data) {
-            matmul(ctx, &w->w_gate, ctx->xb, n_tok, ctx->hb, ith, nth);
-            matmul(ctx, &w->w_up, ctx->xb, n_tok, ctx->hb2, ith, nth);
+            const weight *gate_up[2] = { &w->w_gate, &w->w_up };
+            float *const gate_up_out[2] = { ctx->hb, ctx->hb2 };
+            matmul_many(ctx, gate_up, gate_up_out, 2, ctx->xb, n_tok, ith, nth);
             for (int t = t0; t < t1; t++)
                 gated_activation(ROW(ctx->hb, t, n_ff), ROW(ctx->hb, t, n_ff), ROW(ctx->hb2, t, n_ff), n_ff, hp->ffn);
         } else { /* fused: each row of the product is gate | up (phi3) */

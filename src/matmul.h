@@ -13,6 +13,13 @@
  * split are, so a token's result does not depend on its batch. */
 void matmul(kestrel_context *ctx, const weight *w, const float *x, int n_tok, float *out, int ith, int nth);
 
+/* outs[i] = ws[i] . x for i < nw, the same x: its activations are quantized
+ * once and the rows of all the matrices are split between the threads as one
+ * range, with one barrier after the quantization and one at the end (where
+ * the matrices want different activation formats, one matmul each). */
+void matmul_many(kestrel_context *ctx, const weight *const *ws, float *const *outs, int nw, const float *x,
+                 int n_tok, int ith, int nth);
+
 /* Bytes per activation row that matmul needs for a row of n values, any weight type. */
 size_t matmul_act_row_bytes(int64_t n);
 
