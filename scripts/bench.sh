@@ -75,9 +75,9 @@ if [ -f "$target_f16" ] && [ -f "$draft" ]; then
         mv "$deep.tmp" "$deep"
     fi
     spec_table=$MODELS/spec.md.tmp
-    echo "bench.sh: $KESTREL bench -m $deep --draft $draft --draft-p-min 0 -p 0 -n 128 -r $R $threads_arg" >&2
+    echo "bench.sh: $KESTREL bench -m $deep --draft $draft --draft-p-min 0 --draft-min 0 -p 0 -n 128 -r $R $threads_arg" >&2
     # shellcheck disable=SC2086
-    "$KESTREL" bench -m "$deep" --draft "$draft" --draft-p-min 0 -p 0 -n 128 -r "$R" $threads_arg -o md > "$spec_table"
+    "$KESTREL" bench -m "$deep" --draft "$draft" --draft-p-min 0 --draft-min 0 -p 0 -n 128 -r "$R" $threads_arg -o md > "$spec_table"
 fi
 
 cpu=$(grep -m1 '^model name' /proc/cpuinfo 2>/dev/null | sed 's/^[^:]*: *//')
@@ -115,7 +115,7 @@ load=$(cut -d ' ' -f 1-3 /proc/loadavg 2>/dev/null || echo "?")
     if [ -n "$spec_table" ]; then
         echo "## Speculative decoding"
         echo
-        echo "\`kestrel bench -m $deep --draft $draft --draft-p-min 0 -p 0 -n 128\`: the 41M model deepened by"
+        echo "\`kestrel bench -m $deep --draft $draft --draft-p-min 0 --draft-min 0 -p 0 -n 128\`: the 41M model deepened by"
         echo "80 near-identity layers (Q8_0, a memory-bound stand-in for a big target), with the 11M draft."
         echo
         cat "$spec_table"
