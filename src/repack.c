@@ -1,5 +1,5 @@
 /* Repacking at load: the matrices whose tile kernel has a layout of its own
- * (kt_gemm.repack: Q4_0 and Q8_0 on AVX-512 VNNI, 16 rows interleaved) are
+ * (kt_gemm.repack: Q4_0, Q8_0 and Q4_K on AVX-512 VNNI, 16 rows interleaved) are
  * rewritten once into anonymous memory, so that decoding reads one sequential
  * stream per 16 rows and does no packing per token. The file stays mapped and
  * untouched; the pages of a repacked matrix are then dropped from this

@@ -265,15 +265,15 @@ static void bench_kernel(const kt_traits *tab, int type, int isa)
     }
     double best_p = 0;
     if (wt->gemm->repack) {
-        uint8_t *packed1 = aligned_alloc(64, (p.row_bytes * (size_t)p.nrows + 63) & ~(size_t)63);
-        wt->gemm->repack(p.n, p.w, p.row_bytes, p.nrows, packed1);
+        uint8_t *repacked = aligned_alloc(64, (p.row_bytes * (size_t)p.nrows + 63) & ~(size_t)63);
+        wt->gemm->repack(p.n, p.w, p.row_bytes, p.nrows, repacked);
         best_p = 1e9;
         for (int rep = 0; rep < 5; rep++) {
             const double t0 = now_s();
-            wt->gemm->run(p.n, packed1, p.row_bytes, p.nrows, p.act, p.act_stride, 1, out, (size_t)p.nrows, 1);
+            wt->gemm->run(p.n, repacked, p.row_bytes, p.nrows, p.act, p.act_stride, 1, out, (size_t)p.nrows, 1);
             best_p = fmin(best_p, now_s() - t0);
         }
-        free(packed1);
+        free(repacked);
     }
     const double bytes = (double)p.row_bytes * (double)p.nrows;
     printf("bench %-5s %-10s n_tok   1, %3.0f MB: tile %7.3f ms (%5.1f GB/s)  vec_dot %7.3f ms (%5.1f GB/s)"

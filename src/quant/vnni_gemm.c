@@ -9,7 +9,8 @@
  *                      acc = fnmadd((float)msum_b, dmin_x[b] * d_y[b], acc)
  *   (fnmadd(a, b, c) = -(a * b) + c, one rounding; msum_b: the mins against
  *   the activation sums of the sub-blocks, see the Q4_K section)
- * starting from acc = 0, where isum_b is the exact integer sum of the block (as in the reference vec_dot). Integer arithmetic is exact, so how
+ * starting from acc = 0, where isum_b is the exact integer sum of the block
+ * (as in the reference vec_dot). Integer arithmetic is exact, so how
  * the integers are formed (lanes, partial sums, packing) does not matter; the
  * float ops above run one per (row, token) in a vector lane, and the lanes of
  * a vector never mix. A row's lane, its neighbours in the tile, the token's
@@ -20,15 +21,19 @@
  * buffer where vector k of a block holds bytes 4k..4k+3 of each row (a 16 x 4
  * dword transpose), so VPDPBUSD with the token's 4 activation bytes broadcast
  * makes 16 rows' partial dots at once, and the block's sum per row ends in its
- * lane with no horizontal reduction. Packing costs one pass over the 16 rows'
- * chunk (L1-resident) and is amortized over all tokens; the mmapped weights
- * are never copied as a whole.
+ * lane with no horizontal reduction. A packed 16-row block takes exactly the
+ * file bytes of its 16 rows' blocks (Q4_0, Q8_0, Q4_K), so whole matrices are
+ * repacked once at load (repack, src/repack.c) and the tiles then read them
+ * in place, as one sequential stream, for any number of tokens. Without that
+ * (Q6_K, rows past the last full group, KESTREL_REPACK=0), each chunk is
+ * packed on the fly (one L1-resident pass, amortized over the tokens).
  *
- * One token (generation) skips the packing: 4 rows at a time, 4 blocks a step,
- * the same integers by another route (see SINGLE4) and the same float chain on
- * 4 lanes; the next 4 rows are prefetched as one sequential stream. The
- * K-quants (single4_q4_k, single4_q6_k) form the integers per row as their
- * vec_dot does, row after row (one sequential stream), then run the chains.
+ * Below a few tokens, unrepacked rows skip the packing: 4 rows at a time, 4
+ * blocks a step, the same integers by another route (see SINGLE4) and the
+ * same float chain on 4 lanes; the next 4 rows are prefetched as one
+ * sequential stream. The K-quants (single4_q4_k, single4_q6_k) form the
+ * integers per row as their vec_dot does, row after row (one sequential
+ * stream), then run the chains.
  *
  * VPDPBUSD multiplies unsigned by signed bytes: weights are made unsigned
  * (Q4_0 levels 0..15, Q8_0 x ^ 0x80 = x + 128) and the offset times the
