@@ -77,7 +77,8 @@ static int usage(FILE *out)
             "  --draft-max N        most tokens drafted per target pass (default 16)\n"
             "  --draft-min N        model drafts shorter than N are not verified (default 5)\n"
             "  --draft-p-min P      stop drafting when the draft's top probability < P (default 0.9)\n"
-            "  --draft-fixed        always draft up to --draft-max (default: adaptive)\n");
+            "  --draft-fixed        always draft up to --draft-max (default: adaptive)\n"
+            "  -td, --threads-draft N  threads of the draft model (default: as -t)\n");
     return out == stdout ? 0 : 2;
 }
 

@@ -53,13 +53,15 @@ typedef struct {
     const char *model;        /* -md FILE */
     const char *self_type;    /* --draft-self TYPE */
     int self_layers;          /* --draft-self-layers K */
+    int threads;              /* -td/--threads-draft N; 0: as the target */
     kestrel_spec_params spec; /* --draft-max ...; spec.lookup is --lookup */
 } cli_draft_options;
 
 /* No draft, kestrel_spec_default_params(). */
 cli_draft_options cli_draft_default_options(void);
 /* -md/--model-draft, --draft-self, --draft-self-layers, --lookup, --draft-max
- * (--draft, --draft-n), --draft-min, --draft-p-min, --draft-fixed. Returns how
+ * (--draft, --draft-n), --draft-min, --draft-p-min, --draft-fixed,
+ * -td/--threads-draft. Returns how
  * many arguments it used (1: a flag, 2: with value), 0 when opt is not one of
  * them, -1 after printing a message when value is missing or bad. */
 int cli_draft_option(const char *opt, const char *value, cli_draft_options *d);

@@ -194,7 +194,7 @@ int cli_fail(void)
 
 cli_draft_options cli_draft_default_options(void)
 {
-    cli_draft_options d = { NULL, NULL, 0, kestrel_spec_default_params() };
+    cli_draft_options d = { NULL, NULL, 0, 0, kestrel_spec_default_params() };
     return d;
 }
 
@@ -219,6 +219,8 @@ int cli_draft_option(const char *opt, const char *value, cli_draft_options *d)
         d->self_type = value;
     } else if (IS("--draft-self-layers")) {
         field = &d->self_layers;
+    } else if (IS("-td") || IS("--threads-draft")) {
+        field = &d->threads;
     } else if (IS("--draft-max") || IS("--draft") || IS("--draft-n")) {
         field = &d->spec.n_max;
     } else if (IS("--draft-min") || IS("--draft-n-min")) {
@@ -230,7 +232,7 @@ int cli_draft_option(const char *opt, const char *value, cli_draft_options *d)
         return 0;
     }
     if (field) {
-        ok = ok && cli_parse_int(value, 0, field == &d->self_layers ? 1 << 20 : 256, &n);
+        ok = ok && cli_parse_int(value, 0, field == &d->self_layers ? 1 << 20 : field == &d->threads ? 1024 : 256, &n);
         *field = (int)n;
     }
 #undef IS
@@ -268,6 +270,8 @@ int cli_draft_open(const cli_draft_options *d, kestrel_model *target, const kest
     }
     kestrel_context_params dp = *cp;
     dp.n_ctx = kestrel_n_ctx(tctx); /* the draft runs as far as the target */
+    if (d->threads > 0)
+        dp.n_threads = d->threads;
     kestrel_context *c = kestrel_context_new(m, &dp);
     if (!c) {
         cli_fail();

@@ -44,6 +44,7 @@ static void usage(FILE *out)
             "  --draft-p-min P           stop drafting when the draft's top probability < P (default 0.9)\n"
             "  --draft-fixed             always draft up to --draft-max (default: adapt the length\n"
             "                            to the measured acceptance rate and costs)\n"
+            "  -td, --threads-draft N    threads of the draft model (default: as -t)\n"
             "  --verbose                 print model details\n"
             "  -h, --help                this text\n"
             "\n"
