@@ -401,10 +401,17 @@ static inline void gemm_driver(int64_t nb, size_t side_off, int kc_max, pack_fn 
             rp[l] = (const uint8_t *)w + (size_t)(r0 + (l < nr ? l : 0)) * row_bytes;
         if (packed && nr == ROWS) {
             const size_t block_bytes = (size_t)ROWS * row_bytes / (size_t)nb; /* packed, per block of 16 rows */
-            /* one sequential stream: the hardware prefetchers alone do best
-             * (software prefetching measured slower, at any distance) */
+            /* one sequential stream: left to the hardware prefetchers, or
+             * prefetched a little ahead where that measured faster
+             * (kt_prefetch_bytes) */
+            const int ahead = kt_prefetch_bytes();
             for (int64_t b0 = 0; b0 < nb; b0 += kc_max) {
                 const int kc = nb - b0 < kc_max ? (int)(nb - b0) : kc_max;
+                if (ahead > 0) {
+                    const char *c0 = (const char *)rp[0] + (size_t)b0 * block_bytes + ahead;
+                    for (const char *q = c0; q < c0 + (size_t)kc * block_bytes; q += 64)
+                        _mm_prefetch(q, _MM_HINT_T0);
+                }
                 for (int t0 = 0; t0 < n_tok; t0 += TT) {
                     const int T = n_tok - t0 < TT ? n_tok - t0 : TT;
                     tiles[T](rp[0] + (size_t)b0 * block_bytes, kc, (const uint8_t *)act + (size_t)t0 * act_stride,
