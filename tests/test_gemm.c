@@ -103,11 +103,38 @@ static void problem_free(problem *p)
     free(p->af);
 }
 
-/* Tile rows [r0, r0 + nr) x tokens [t0, t0 + nt) into out (ldo = nrows). */
+/* Tile rows [r0, r0 + nr) x tokens [t0, t0 + nt) of w (the problem's matrix,
+ * or its repacked copy: packed = 1) into out (ldo = nrows). */
+static void run_tile_of(const kt_gemm *g, const problem *p, const uint8_t *w, int packed, int64_t r0, int64_t nr,
+                        int t0, int nt, float *out)
+{
+    g->run(p->n, w + (size_t)r0 * p->row_bytes, p->row_bytes, nr, p->act + (size_t)t0 * p->act_stride,
+           p->act_stride, nt, out + (size_t)t0 * p->nrows + r0, (size_t)p->nrows, packed);
+}
+
 static void run_tile(const kt_gemm *g, const problem *p, int64_t r0, int64_t nr, int t0, int nt, float *out)
 {
-    g->run(p->n, p->w + (size_t)r0 * p->row_bytes, p->row_bytes, nr, p->act + (size_t)t0 * p->act_stride,
-           p->act_stride, nt, out + (size_t)t0 * p->nrows + r0, (size_t)p->nrows, 0);
+    run_tile_of(g, p, p->w, 0, r0, nr, t0, nt, out);
+}
+
+/* A sub-tile into a buffer of sentinels: the outputs inside that differ from
+ * full (memcmp) plus the outputs outside that were touched. */
+static int sub_tile_mismatches(const kt_gemm *g, const problem *p, const uint8_t *w, int packed, int64_t r0,
+                               int64_t nr, int t0, int nt, const float *full, float *one, float sentinel)
+{
+    const size_t nout = (size_t)p->nrows * (size_t)p->n_tok;
+    for (size_t i = 0; i < nout; i++)
+        one[i] = sentinel;
+    run_tile_of(g, p, w, packed, r0, nr, t0, nt, one);
+    int bad = 0;
+    for (int t = 0; t < p->n_tok; t++)
+        for (int64_t r = 0; r < p->nrows; r++) {
+            const size_t i = (size_t)t * (size_t)p->nrows + (size_t)r;
+            const bool in = r >= r0 && r < r0 + nr && t >= t0 && t < t0 + nt;
+            if (in ? memcmp(&one[i], &full[i], sizeof(float)) != 0 : one[i] != sentinel)
+                bad++;
+        }
+    return bad;
 }
 
 static void test_kernel(const kt_traits *tab, int type, int isa, int64_t nb, bool extreme)
@@ -136,16 +163,7 @@ static void test_kernel(const kt_traits *tab, int type, int isa, int64_t nb, boo
     for (int k = 0; k < 24; k++) {
         const int64_t r0 = rng_int((int)nrows), nr = 1 + rng_int((int)(nrows - r0));
         const int t0 = rng_int(n_tok), nt = 1 + rng_int(n_tok - t0);
-        for (size_t i = 0; i < nout; i++)
-            one[i] = sentinel;
-        run_tile(g, &p, r0, nr, t0, nt, one);
-        for (int t = 0; t < n_tok; t++)
-            for (int64_t r = 0; r < nrows; r++) {
-                const size_t i = (size_t)t * nrows + r;
-                const bool in = r >= r0 && r < r0 + nr && t >= t0 && t < t0 + nt;
-                if (in ? memcmp(&one[i], &full[i], sizeof(float)) != 0 : one[i] != sentinel)
-                    bad_sub++;
-            }
+        bad_sub += sub_tile_mismatches(g, &p, p.w, 0, r0, nr, t0, nt, full, one, sentinel);
     }
 
     /* repacked (where the kernel has a layout of its own): the same bits for
@@ -162,17 +180,7 @@ static void test_kernel(const kt_traits *tab, int type, int isa, int64_t nb, boo
             if (nr <= 0)
                 continue;
             const int64_t nr_in = r0 + nr > nrows ? nrows - r0 : nr;
-            for (size_t i = 0; i < nout; i++)
-                one[i] = sentinel;
-            g->run(n, packed + (size_t)r0 * p.row_bytes, p.row_bytes, nr_in, p.act + (size_t)t0 * p.act_stride,
-                   p.act_stride, nt, one + (size_t)t0 * nrows + r0, (size_t)nrows, 1);
-            for (int t = 0; t < n_tok; t++)
-                for (int64_t r = 0; r < nrows; r++) {
-                    const size_t i = (size_t)t * nrows + r;
-                    const bool in = r >= r0 && r < r0 + nr_in && t >= t0 && t < t0 + nt;
-                    if (in ? memcmp(&one[i], &full[i], sizeof(float)) != 0 : one[i] != sentinel)
-                        bad_packed++;
-                }
+            bad_packed += sub_tile_mismatches(g, &p, packed, 1, r0, nr_in, t0, nt, full, one, sentinel);
         }
         free(packed);
     }

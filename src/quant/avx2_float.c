@@ -22,14 +22,7 @@
 #include <immintrin.h>
 
 #include "fp16.h"
-
-static inline float hsum_ps8(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
+#include "simd_x86.h"
 
 static inline __m256 sum4_ps8(__m256 a0, __m256 a1, __m256 a2, __m256 a3)
 {
@@ -51,7 +44,7 @@ static void vec_dot_f32_avx2(int64_t n, float *restrict s, const void *restrict 
     }
     for (; i + 8 <= n; i += 8)
         a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
-    float sum = hsum_ps8(sum4_ps8(a0, a1, a2, a3));
+    float sum = kt_hsum256_ps(sum4_ps8(a0, a1, a2, a3));
     for (; i < n; i++)
         sum += x[i] * y[i];
     *s = sum;
@@ -77,7 +70,7 @@ static void vec_dot_f16_avx2(int64_t n, float *restrict s, const void *restrict 
     }
     for (; i + 8 <= n; i += 8)
         a0 = _mm256_fmadd_ps(load_f16x8(x + i), load_f16x8(y + i), a0);
-    float sum = hsum_ps8(sum4_ps8(a0, a1, a2, a3));
+    float sum = kt_hsum256_ps(sum4_ps8(a0, a1, a2, a3));
     for (; i < n; i++)
         sum += _cvtsh_ss(x[i]) * _cvtsh_ss(y[i]);
     *s = sum;
@@ -162,7 +155,7 @@ static void vec_dot_bf16_avx2(int64_t n, float *restrict s, const void *restrict
         a0 = _mm256_fmadd_ps(BF16_EVEN(x0), BF16_EVEN(y0), a0);
         a1 = _mm256_fmadd_ps(BF16_ODD(x0), BF16_ODD(y0), a1);
     }
-    float sum = hsum_ps8(sum4_ps8(a0, a1, a2, a3));
+    float sum = kt_hsum256_ps(sum4_ps8(a0, a1, a2, a3));
     for (; i < n; i++)
         sum += kt_bf16_to_f32(x[i]) * kt_bf16_to_f32(y[i]);
     *s = sum;

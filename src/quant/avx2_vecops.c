@@ -2,6 +2,8 @@
  * same fused operations per element as the reference, 8 lanes at a time. */
 #include "vecops.h"
 
+#include "simd_x86.h"
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <math.h>
@@ -174,12 +176,8 @@ static inline __attribute__((always_inline)) void pv_rows(int M, int64_t n, int 
             }
         }
 #pragma GCC unroll 8
-        for (int j = 0; j < M; j++) {
-            /* ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)), as dot_f16 */
-            const __m128 h = _mm_add_ps(_mm256_castps256_ps128(a[j]), _mm256_extractf128_ps(a[j], 1));
-            const __m128 e = _mm_add_ps(h, _mm_movehl_ps(h, h)); /* (l0+l4)+(l2+l6), (l1+l5)+(l3+l7) */
-            o[(size_t)j * o_stride + d] = _mm_cvtss_f32(_mm_add_ss(e, _mm_movehdup_ps(e)));
-        }
+        for (int j = 0; j < M; j++) /* ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)), as dot_f16 */
+            o[(size_t)j * o_stride + d] = kt_hsum256_ps(a[j]);
     }
 }
 

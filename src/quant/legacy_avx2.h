@@ -25,27 +25,11 @@
 
 #include "blocks.h"
 #include "quant.h"
+#include "simd_x86.h"
 
 #ifndef LEGACY_AVX2_VNNI
 #define LEGACY_AVX2_VNNI 0
 #endif
-
-static inline float hsum_ps8(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-static inline float hsum_ps4(__m128 s)
-{
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-static inline __m256i loadu256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
 
 /* The f16 field f of blocks p[0..3] as 4 floats. */
 /* The four halves are packed in a general register first: scalar ALU ops
@@ -115,30 +99,30 @@ static inline __m256 dot_unsigned(__m256i q, __m256i y)
 
 static inline __m256 block_q4_0_dot(const block_q4_0 *x, const block_q8_0 *y)
 {
-    return dot_offset(nibbles32(x->qs), loadu256(y->qs), 8);
+    return dot_offset(nibbles32(x->qs), kt_loadu256(y->qs), 8);
 }
 
 static inline __m256 block_q5_0_dot(const block_q5_0 *x, const block_q8_0 *y)
 {
     const __m256i q = _mm256_or_si256(nibbles32(x->qs), fifth_bits32(x->qh));
-    return dot_offset(q, loadu256(y->qs), 16);
+    return dot_offset(q, kt_loadu256(y->qs), 16);
 }
 
 static inline __m256 block_q4_1_dot(const block_q4_1 *x, const block_q8_1 *y)
 {
-    return dot_unsigned(nibbles32(x->qs), loadu256(y->qs));
+    return dot_unsigned(nibbles32(x->qs), kt_loadu256(y->qs));
 }
 
 static inline __m256 block_q5_1_dot(const block_q5_1 *x, const block_q8_1 *y)
 {
     const __m256i q = _mm256_or_si256(nibbles32(x->qs), fifth_bits32(x->qh));
-    return dot_unsigned(q, loadu256(y->qs));
+    return dot_unsigned(q, kt_loadu256(y->qs));
 }
 
 static inline __m256 block_q8_0_dot(const block_q8_0 *x, const block_q8_0 *y)
 {
-    const __m256i qx = loadu256(x->qs);
-    const __m256i qy = loadu256(y->qs);
+    const __m256i qx = kt_loadu256(x->qs);
+    const __m256i qy = kt_loadu256(y->qs);
     return _mm256_cvtepi32_ps(udot32(_mm256_abs_epi8(qx), _mm256_sign_epi8(qy, qx)));
 }
 
@@ -162,7 +146,7 @@ static inline __m256 block_q8_0_dot(const block_q8_0 *x, const block_q8_0 *y)
             const float d = _cvtsh_ss(x[i].d) * _cvtsh_ss(y[i].d);                                 \
             a0 = _mm256_fmadd_ps(_mm256_set1_ps(d), BLOCK_DOT(x + i, y + i), a0);                  \
         }                                                                                          \
-        *s = hsum_ps8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));                \
+        *s = kt_hsum256_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));                \
     }
 
 /* As VEC_DOT_SYM, plus m_x * s_y per block. */
@@ -189,7 +173,7 @@ static inline __m256 block_q8_0_dot(const block_q8_0 *x, const block_q8_0 *y)
             sm += _cvtsh_ss(x[i].m) * _cvtsh_ss(y[i].s);                                           \
             a0 = _mm256_fmadd_ps(_mm256_set1_ps(d), BLOCK_DOT(x + i, y + i), a0);                  \
         }                                                                                          \
-        *s = hsum_ps8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3))) + hsum_ps4(am) + sm; \
+        *s = kt_hsum256_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3))) + kt_hsum128_ps(am) + sm; \
     }
 
 VEC_DOT_SYM(vec_dot_q4_0_legacy, block_q4_0, block_q8_0, block_q4_0_dot)

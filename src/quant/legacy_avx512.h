@@ -1,26 +1,11 @@
-/* Block loading, scales and horizontal sums shared by the AVX-512 kernels with
- * and without VNNI (avx512_legacy.c, vnni_legacy.c). Include only from files
- * compiled with AVX-512 flags, inside their #if defined(__x86_64__). */
+/* Scale loading shared by the AVX-512 kernels with and without VNNI
+ * (avx512_legacy.c, vnni_legacy.c; loads and horizontal sums are simd_x86.h's).
+ * Include only from files compiled with AVX-512 flags, inside their
+ * #if defined(__x86_64__). */
 #ifndef KESTREL_LEGACY_AVX512_H
 #define KESTREL_LEGACY_AVX512_H
 
-static inline __m128i loadu128(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
-static inline __m256i loadu256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
-
-static inline float hsum_ps8(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-static inline float hsum_ps4(__m128 s)
-{
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
+#include "simd_x86.h"
 
 /* The scales of 4 consecutive blocks, as [d_x d_y of the 4 | m_x s_y of the 4].
  *  - Types without a minimum: the 4 halves of x, and of y, are gathered in a
@@ -63,7 +48,7 @@ static inline __m256 scales_4blocks(const void *p, size_t stride, const uint16_t
 /* Nibbles of two blocks -> bytes in 128-bit lanes [a lo | b lo | a hi | b hi]. */
 static inline __m512i nibbles_pair(const uint8_t *qa, const uint8_t *qb)
 {
-    const __m256i ab = _mm256_inserti128_si256(_mm256_castsi128_si256(loadu128(qa)), loadu128(qb), 1);
+    const __m256i ab = _mm256_inserti128_si256(_mm256_castsi128_si256(kt_loadu128(qa)), kt_loadu128(qb), 1);
     const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(ab), _mm256_srli_epi16(ab, 4), 1);
     return _mm512_and_si512(z, _mm512_set1_epi8(0x0f));
 }
@@ -71,14 +56,14 @@ static inline __m512i nibbles_pair(const uint8_t *qa, const uint8_t *qb)
 /* Activations of two blocks in the order of nibbles_pair. */
 static inline __m512i act_pair_nibble_order(const int8_t *ya, const int8_t *yb)
 {
-    const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(loadu256(ya)), loadu256(yb), 1);
+    const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(kt_loadu256(ya)), kt_loadu256(yb), 1);
     return _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));
 }
 
 /* Two blocks of bytes side by side: [a 0..31 | b 0..31]. */
 static inline __m512i bytes_pair(const int8_t *a, const int8_t *b)
 {
-    return _mm512_inserti64x4(_mm512_castsi256_si512(loadu256(a)), loadu256(b), 1);
+    return _mm512_inserti64x4(_mm512_castsi256_si512(kt_loadu256(a)), kt_loadu256(b), 1);
 }
 
 /* The fifth bits of two blocks as a mask in the order of nibbles_pair. */

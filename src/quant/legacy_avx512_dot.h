@@ -17,11 +17,11 @@
                  act_pair_nibble_order((y)[0].qs, (y)[1].qs))
 #define PAIR_Q8_0(x, y) dot_signed(bytes_pair((x)[0].qs, (x)[1].qs), bytes_pair((y)[0].qs, (y)[1].qs))
 
-#define ONE_Q4_0(x, y) dot32_offset(nibbles32((x)->qs), loadu256((y)->qs), 8)
-#define ONE_Q4_1(x, y) dot32_unsigned(nibbles32((x)->qs), loadu256((y)->qs))
-#define ONE_Q5_0(x, y) dot32_offset(_mm256_or_si256(nibbles32((x)->qs), fifth_bits32((x)->qh)), loadu256((y)->qs), 16)
-#define ONE_Q5_1(x, y) dot32_unsigned(_mm256_or_si256(nibbles32((x)->qs), fifth_bits32((x)->qh)), loadu256((y)->qs))
-#define ONE_Q8_0(x, y) dot32_signed(loadu256((x)->qs), loadu256((y)->qs))
+#define ONE_Q4_0(x, y) dot32_offset(nibbles32((x)->qs), kt_loadu256((y)->qs), 8)
+#define ONE_Q4_1(x, y) dot32_unsigned(nibbles32((x)->qs), kt_loadu256((y)->qs))
+#define ONE_Q5_0(x, y) dot32_offset(_mm256_or_si256(nibbles32((x)->qs), fifth_bits32((x)->qh)), kt_loadu256((y)->qs), 16)
+#define ONE_Q5_1(x, y) dot32_unsigned(_mm256_or_si256(nibbles32((x)->qs), fifth_bits32((x)->qh)), kt_loadu256((y)->qs))
+#define ONE_Q8_0(x, y) dot32_signed(kt_loadu256((x)->qs), kt_loadu256((y)->qs))
 
 /* Which block each of the 16 int32 sums of a pair belongs to, as indices into
  * the scales of a step: nibble types a x4, b x4, a x4, b x4; Q8_0 a x8, b x8. */
@@ -56,11 +56,11 @@
         float tail = 0.0f;                                                                            \
         if (i < nb) {                                                                                 \
             const float d = _cvtsh_ss(x[i].d) * _cvtsh_ss(y[i].d);                                    \
-            tail = hsum_ps8(_mm256_mul_ps(_mm256_set1_ps(d), ONE(x + i, y + i)));                      \
+            tail = kt_hsum256_ps(_mm256_mul_ps(_mm256_set1_ps(d), ONE(x + i, y + i)));                      \
             MIN_TERM1(MIN, x + i, y + i);                                                             \
         }                                                                                             \
         am = _mm_add_ps(am, _mm256_extractf128_ps(am8, 1));                                           \
-        *s = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) + hsum_ps4(am) + tail;                       \
+        *s = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) + kt_hsum128_ps(am) + tail;                       \
     }
 
 /* The scales of 4 blocks, and the m_x * s_y terms (types with a minimum only:

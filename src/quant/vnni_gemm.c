@@ -53,8 +53,6 @@
 #define TT 8    /* tokens per register tile */
 #define KC 32   /* legacy blocks per packed chunk */
 
-static inline __m128i loadu128(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
-
 static inline int32_t load32(const void *p)
 {
     int32_t v;
@@ -68,10 +66,10 @@ static inline void transpose16x4(const uint8_t *const *rp, size_t off, __m512i o
     __m512i z[4];
     for (int g = 0; g < 4; g++) {
         /* 128-bit lane i of z[g] holds row 4i + g */
-        __m512i v = _mm512_castsi128_si512(loadu128(rp[g] + off));
-        v = _mm512_inserti32x4(v, loadu128(rp[4 + g] + off), 1);
-        v = _mm512_inserti32x4(v, loadu128(rp[8 + g] + off), 2);
-        z[g] = _mm512_inserti32x4(v, loadu128(rp[12 + g] + off), 3);
+        __m512i v = _mm512_castsi128_si512(kt_loadu128(rp[g] + off));
+        v = _mm512_inserti32x4(v, kt_loadu128(rp[4 + g] + off), 1);
+        v = _mm512_inserti32x4(v, kt_loadu128(rp[8 + g] + off), 2);
+        z[g] = _mm512_inserti32x4(v, kt_loadu128(rp[12 + g] + off), 3);
     }
     const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]), t1 = _mm512_unpackhi_epi32(z[0], z[1]);
     const __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]), t3 = _mm512_unpackhi_epi32(z[2], z[3]);
@@ -288,13 +286,13 @@ static const int32_t SIDE_D[16] = { 1, 1, 1, 1, 3, 3, 3, 3, 5, 5, 5, 5, 7, 7, 7,
 /* 16 bytes at off of 4 rows, row i in 128-bit lane i. */
 static inline __m512i rows4(const uint8_t *const *rp, size_t off)
 {
-    __m512i v = _mm512_castsi128_si512(loadu128(rp[0] + off));
-    v = _mm512_inserti32x4(v, loadu128(rp[1] + off), 1);
-    v = _mm512_inserti32x4(v, loadu128(rp[2] + off), 2);
-    return _mm512_inserti32x4(v, loadu128(rp[3] + off), 3);
+    __m512i v = _mm512_castsi128_si512(kt_loadu128(rp[0] + off));
+    v = _mm512_inserti32x4(v, kt_loadu128(rp[1] + off), 1);
+    v = _mm512_inserti32x4(v, kt_loadu128(rp[2] + off), 2);
+    return _mm512_inserti32x4(v, kt_loadu128(rp[3] + off), 3);
 }
 
-static inline __m512i bcast128(const void *p) { return _mm512_broadcast_i32x4(loadu128(p)); }
+static inline __m512i bcast128(const void *p) { return _mm512_broadcast_i32x4(kt_loadu128(p)); }
 
 /* Partial integer dots of 4 rows with one activation block: 4 per 128-bit lane. */
 static inline __m512i part4_q4_0(const uint8_t *const *rp, size_t off, const int8_t *q)
