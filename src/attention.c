@@ -20,24 +20,6 @@
  * and every element's arithmetic depends only on its own position's values,
  * the block it is in and the run length, never on the batch, so a token's
  * result is the same alone or in a batch. */
-/* Exponentials of x[i] - max in place; returns their sum. Partial sums in
- * double, 4 lanes, added in a fixed order. */
-static double exp_sum(float *x, int n, float max)
-{
-    double part[4] = { 0, 0, 0, 0 };
-    int i = 0;
-    for (; i + 4 <= n; i += 4)
-        for (int k = 0; k < 4; k++) {
-            x[i + k] = expf(x[i + k] - max);
-            part[k] += x[i + k];
-        }
-    for (int k = 0; i < n; i++, k++) {
-        x[i] = expf(x[i] - max);
-        part[k] += x[i];
-    }
-    return (part[0] + part[2]) + (part[1] + part[3]);
-}
-
 void attention(kestrel_context *ctx, int layer, int n_tok, int pos, int ith, int nth)
 {
     const hparams *hp = &ctx->model->hp;

@@ -87,17 +87,28 @@ void add_bias(float *x, const float *b, int n)
         x[i] += b[i];
 }
 
+double exp_sum(float *x, int n, float max)
+{
+    double part[4] = { 0, 0, 0, 0 };
+    int i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int k = 0; k < 4; k++) {
+            x[i + k] = expf(x[i + k] - max);
+            part[k] += x[i + k];
+        }
+    for (int k = 0; i < n; i++, k++) {
+        x[i] = expf(x[i] - max);
+        part[k] += x[i];
+    }
+    return (part[0] + part[2]) + (part[1] + part[3]);
+}
+
 void softmax(float *x, int n)
 {
     float max = -INFINITY;
     for (int i = 0; i < n; i++)
         max = x[i] > max ? x[i] : max;
-    double sum = 0.0;
-    for (int i = 0; i < n; i++) {
-        x[i] = expf(x[i] - max);
-        sum += x[i];
-    }
-    const float inv = (float)(1.0 / sum);
+    const float inv = (float)(1.0 / exp_sum(x, n, max));
     for (int i = 0; i < n; i++)
         x[i] *= inv;
 }

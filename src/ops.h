@@ -29,5 +29,8 @@ void add_bias(float *x, const float *b, int n);
 
 /* x[i] = exp(x[i] - max) / sum over n values. */
 void softmax(float *x, int n);
+/* x[i] = exp(x[i] - max) in place; returns their sum, in double: 4 partial
+ * sums added in a fixed order (attention's online softmax uses it per block). */
+double exp_sum(float *x, int n, float max);
 
 #endif

@@ -49,7 +49,8 @@ static void *repack_worker(void *arg)
         const weight *w = sh->jobs[i].w;
 #ifdef MADV_POPULATE_READ
         /* fault the source in one call instead of a page at a time (best effort) */
-        madvise((void *)((uintptr_t)w->data & ~(uintptr_t)4095), w->row_bytes * (size_t)w->ne1 + 4096, MADV_POPULATE_READ);
+        const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+        madvise((void *)((uintptr_t)w->data & ~(page - 1)), w->row_bytes * (size_t)w->ne1 + page, MADV_POPULATE_READ);
 #endif
         kt_get_traits(w->type)->gemm->repack(w->ne0, w->data, w->row_bytes, w->ne1, sh->block + sh->jobs[i].offset);
         const size_t bytes = w->row_bytes * (size_t)w->ne1;
