@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "ops.h"
+#include "quant/kt_expf.h"
 #include "quant/vecops.h"
 
 /* With the cache transposed (kv_cache.h), both products run over positions:
@@ -75,7 +76,7 @@ void attention(kestrel_context *ctx, int layer, int n_tok, int pos, int ith, int
                 float mx = b0 == 0 ? -INFINITY : run_max[j];
                 for (int p = 0; p < nb; p++)
                     mx = sj[p] > mx ? sj[p] : mx;
-                rescale[j] = b0 == 0 ? 0.0f : expf(run_max[j] - mx);
+                rescale[j] = b0 == 0 ? 0.0f : kt_expf(run_max[j] - mx);
                 const double sum = exp_sum(sj, nb, mx);
                 run_sum[j] = b0 == 0 ? sum : run_sum[j] * rescale[j] + sum;
                 run_max[j] = mx;

@@ -3,12 +3,16 @@
 #include <math.h>
 
 #include "quant/fp16.h"
+#include "quant/vecops.h"
 
 void rmsnorm(float *out, const float *x, const float *w, int n, float eps)
 {
-    double sum = 0.0; /* ggml sums squares in double */
+    /* squares summed in double (as ggml does), in 8 interleaved partial sums
+     * added pairwise: independent chains instead of one long one */
+    double part[8] = { 0 };
     for (int i = 0; i < n; i++)
-        sum += (double)(x[i] * x[i]);
+        part[i % 8] += (double)(x[i] * x[i]);
+    const double sum = ((part[0] + part[4]) + (part[2] + part[6])) + ((part[1] + part[5]) + (part[3] + part[7]));
     const float mean = (float)(sum / n);
     const float scale = 1.0f / sqrtf(mean + eps);
     for (int i = 0; i < n; i++)
@@ -68,10 +72,7 @@ void gated_activation(float *out, const float *gate, const float *up, int n, enu
             out[i] = gelu_f16(gate[i]) * up[i];
         return;
     }
-    for (int i = 0; i < n; i++) {
-        const float g = gate[i];
-        out[i] = g / (1.0f + expf(-g)) * up[i];
-    }
+    kt_get_vecops()->silu_mul(out, gate, up, n);
 }
 
 void softcap(float *x, int n, float cap)
@@ -87,21 +88,7 @@ void add_bias(float *x, const float *b, int n)
         x[i] += b[i];
 }
 
-double exp_sum(float *x, int n, float max)
-{
-    double part[4] = { 0, 0, 0, 0 };
-    int i = 0;
-    for (; i + 4 <= n; i += 4)
-        for (int k = 0; k < 4; k++) {
-            x[i + k] = expf(x[i + k] - max);
-            part[k] += x[i + k];
-        }
-    for (int k = 0; i < n; i++, k++) {
-        x[i] = expf(x[i] - max);
-        part[k] += x[i];
-    }
-    return (part[0] + part[2]) + (part[1] + part[3]);
-}
+double exp_sum(float *x, int n, float max) { return kt_get_vecops()->exp_sum(x, n, max); }
 
 void softmax(float *x, int n)
 {

@@ -33,6 +33,7 @@
 #include "context.h"
 #include "error.h"
 #include "model.h"
+#include "ops.h"
 #include "sampler_internal.h"
 #include "vocab.h"
 
@@ -58,6 +59,7 @@ struct kestrel_spec {
     kestrel_token *draft; /* this round's proposals */
     kestrel_token *q_ids; /* [n_max][n_vocab_d]: the draft distribution of each proposal */
     float *q_probs;
+    float *conf_buf; /* [n_vocab_d]: the exponentials of top_prob (greedy drafts with a p-min) */
     int *q_n;
     kestrel_token *p_ids; /* target distribution, n_vocab */
     float *p_probs;
@@ -173,12 +175,13 @@ kestrel_spec *kestrel_spec_new(kestrel_context *target, kestrel_context *draft, 
     const size_t q_width = draft ? (size_t)s->n_vocab_d : 1;
     s->q_ids = malloc(nm * q_width * sizeof *s->q_ids);
     s->q_probs = malloc(nm * q_width * sizeof *s->q_probs);
+    s->conf_buf = malloc(q_width * sizeof *s->conf_buf);
     s->p_ids = malloc((size_t)s->n_vocab * sizeof *s->p_ids);
     s->p_probs = malloc((size_t)s->n_vocab * sizeof *s->p_probs);
     s->dense = calloc((size_t)s->n_dense, sizeof *s->dense);
     s->tv = calloc(nm + 2, sizeof *s->tv);
     s->tv_est = calloc(nm + 2, sizeof *s->tv_est);
-    if (!s->tv || !s->tv_est ||!s->ts || !s->ds || !s->hist || !s->dbuf || !s->draft || !s->batch || !s->q_n || !s->q_ids || !s->q_probs ||
+    if (!s->tv || !s->tv_est ||!s->ts || !s->ds || !s->hist || !s->dbuf || !s->draft || !s->batch || !s->q_n || !s->q_ids || !s->q_probs || !s->conf_buf ||
         !s->p_ids || !s->p_probs || !s->dense) {
         kestrel_spec_free(s);
         kestrel_fail("speculative", "out of memory");
@@ -202,6 +205,7 @@ void kestrel_spec_free(kestrel_spec *s)
     free(s->q_n);
     free(s->q_ids);
     free(s->q_probs);
+    free(s->conf_buf);
     free(s->p_ids);
     free(s->p_probs);
     free(s->dense);
@@ -285,16 +289,14 @@ static kestrel_token draw(kestrel_sampler *smp, const kestrel_token *ids, const 
     return ids[last];
 }
 
-/* The probability of the top token of softmax(logits). */
-static float top_prob(const float *logits, int n)
+/* The probability of the top token of softmax(logits); buf: n floats of scratch. */
+static float top_prob(const float *logits, int n, float *buf)
 {
     float max = logits[0];
     for (int i = 1; i < n; i++)
         max = logits[i] > max ? logits[i] : max;
-    double sum = 0.0;
-    for (int i = 0; i < n; i++)
-        sum += expf(logits[i] - max);
-    return (float)(1.0 / sum);
+    memcpy(buf, logits, (size_t)n * sizeof *buf);
+    return (float)(1.0 / exp_sum(buf, n, max));
 }
 
 /* Lets the draft's penalties see the committed history (it forgets its own
@@ -337,8 +339,8 @@ static int draft_with_model(kestrel_spec *s, int k, int *n_decoded)
         float *qp = s->q_probs + (size_t)i * s->n_vocab_d;
         int nq = kestrel_sampler_probs(s->ds, logits, qi, qp);
         float conf;
-        if (s->draft_greedy) {
-            conf = top_prob(logits, s->n_vocab_d);
+        if (s->draft_greedy) { /* (a p-min of 0 keeps every proposal: no need to know) */
+            conf = s->prm.p_min > 0.0f ? top_prob(logits, s->n_vocab_d, s->conf_buf) : 1.0f;
         } else {
             conf = 0.0f;
             for (int j = 0; j < nq; j++)

@@ -168,6 +168,19 @@ static void test_errors(void)
     CHECK(r.status == 0 && count_substr(r.out, "\"n_gen\": 2") == 1 && strstr(r.out, "\"roofline_fraction\": null"),
           "tg only without bandwidth: exit %d\n%s", r.status, r.out);
     cli_result_free(&r);
+    /* -d: the tests run after that many cached tokens, labelled as llama-bench does */
+    const char *depth[] = { "kestrel", "bench", "-m", model, "-p", "4", "-n", "2", "-d", "40", "-r", "1",
+                            "--bw-mib", "0", NULL };
+    r = run_kestrel(depth);
+    CHECK(r.status == 0 && strstr(r.out, " pp4 @ d40 |") && strstr(r.out, " tg2 @ d40 |"), "bench -d 40: exit %d\n%s",
+          r.status, r.out);
+    cli_result_free(&r);
+    const char *depth_json[] = { "kestrel", "bench", "-m", model, "-p", "0", "-n", "2", "-d", "40", "-r", "1",
+                                 "--bw-mib", "0", "-o", "json", NULL };
+    r = run_kestrel(depth_json);
+    CHECK(r.status == 0 && count_substr(r.out, "\"n_depth\": 40") == 1, "bench -d 40 json: exit %d\n%s", r.status,
+          r.out);
+    cli_result_free(&r);
 }
 
 /* bench --draft on the shared 41M target and 11M draft: a tg+draft row after tg,

@@ -47,6 +47,7 @@ typedef struct {
 /* What bench was asked to do. */
 typedef struct {
     int n_prompt, n_gen, n_threads, reps;
+    int n_depth; /* random tokens put in the cache before pp and tg (llama-bench's -d) */
     bool warmup;
     int drafting; /* 1: a draft was given */
     cli_draft_options draft;
@@ -62,6 +63,7 @@ static int usage(FILE *out)
             "  -m, --model F        model to test (repeatable; default: the shipped model)\n"
             "  -p, --n-prompt N     prompt tokens for pp (default 512; 0 = no pp test)\n"
             "  -n, --n-gen N        generated tokens for tg (default 128; 0 = no tg test)\n"
+            "  -d, --n-depth N      random tokens in the cache before pp and tg (default 0)\n"
             "  -t, --threads N      threads (default: physical cores)\n"
             "  -r, --repetitions N  measured runs per test (default 5)\n"
             "  -o, --output FMT     md, csv or json (default md)\n"
@@ -151,27 +153,45 @@ static void stats(result *r)
     r->stddev_ts = n > 1 ? sqrt(var_ts / (n - 1)) : 0;
 }
 
-/* One test: n_prompt tokens in one decode, or n_gen decodes of one token. */
-static int run_once(kestrel_context *ctx, const kestrel_model *model, int n_prompt, int n_gen, uint64_t *rng,
-                    kestrel_token *tokens, double *ns)
+/* Fills positions 0..n-1 of the cache with random tokens (BOS first), untimed. */
+static int fill_depth(kestrel_context *ctx, const kestrel_model *model, int n, int n_batch, uint64_t *rng,
+                      kestrel_token *tokens)
+{
+    const kestrel_token bos = kestrel_add_bos(model) ? kestrel_token_bos(model) : -1;
+    for (int done = 0; done < n;) {
+        const int k = n - done < n_batch ? n - done : n_batch;
+        for (int i = 0; i < k; i++)
+            tokens[i] = (kestrel_token)(next_rand(rng) % (uint64_t)kestrel_n_vocab(model));
+        if (done == 0 && bos >= 0)
+            tokens[0] = bos;
+        if (kestrel_decode(ctx, tokens, k, done, false))
+            return -1;
+        done += k;
+    }
+    return 0;
+}
+
+/* One test at position pos: n_prompt tokens in one decode, or n_gen decodes of one token. */
+static int run_once(kestrel_context *ctx, const kestrel_model *model, int pos, int n_prompt, int n_gen,
+                    uint64_t *rng, kestrel_token *tokens, double *ns)
 {
     const int n_vocab = kestrel_n_vocab(model);
     const kestrel_token bos = kestrel_add_bos(model) ? kestrel_token_bos(model) : -1;
     if (n_prompt > 0) {
         for (int i = 0; i < n_prompt; i++)
             tokens[i] = (kestrel_token)(next_rand(rng) % (uint64_t)n_vocab);
-        if (bos >= 0)
+        if (bos >= 0 && pos == 0)
             tokens[0] = bos;
         double t0 = now_ns();
-        if (kestrel_decode(ctx, tokens, n_prompt, 0, false))
+        if (kestrel_decode(ctx, tokens, n_prompt, pos, false))
             return -1;
         *ns = now_ns() - t0;
         return 0;
     }
-    kestrel_token tok = bos >= 0 ? bos : (kestrel_token)(next_rand(rng) % (uint64_t)n_vocab);
+    kestrel_token tok = bos >= 0 && pos == 0 ? bos : (kestrel_token)(next_rand(rng) % (uint64_t)n_vocab);
     double t0 = now_ns();
     for (int i = 0; i < n_gen; i++) {
-        if (kestrel_decode(ctx, &tok, 1, i, false))
+        if (kestrel_decode(ctx, &tok, 1, pos + i, false))
             return -1;
         tok = (kestrel_token)(next_rand(rng) % (uint64_t)n_vocab);
     }
@@ -426,6 +446,8 @@ static void print_md(FILE *out, const result *rs, int n, const run_info *ri)
             snprintf(test, sizeof test, "pp%d", r->n_prompt);
         else
             snprintf(test, sizeof test, "tg%d%s%s", r->n_gen, r->spec ? "+" : "", r->spec ? ri->test : "");
+        if (!ri->opt->drafting && r->n_depth > 0) /* llama-bench's label (-d) */
+            snprintf(test + strlen(test), sizeof test - strlen(test), " @ d%d", r->n_depth);
         snprintf(ts, sizeof ts, "%.2f ± %.2f", r->avg_ts, r->stddev_ts);
         if (r->roofline >= 0)
             snprintf(roof, sizeof roof, "%.1f%%", 100.0 * r->roofline);
@@ -603,8 +625,10 @@ static int bench_model(const char *path, const bench_options *o, run_info *ri, r
     }
     const int n_prompt = o->n_prompt, n_gen = o->drafting ? 0 : o->n_gen; /* the draft tests do tg */
     kestrel_context_params cp = kestrel_context_default_params();
-    cp.n_ctx = n_prompt + n_gen + (o->drafting ? n_spec_prompt + o->n_gen : 0);
+    cp.n_ctx = o->n_depth + n_prompt + n_gen + (o->drafting ? n_spec_prompt + o->n_gen : 0);
     cp.n_batch = n_prompt > 0 ? (n_prompt < 512 ? n_prompt : 512) : 1;
+    if (o->n_depth > 0 && cp.n_batch < 64) /* filling the depth in batches */
+        cp.n_batch = o->n_depth < 64 ? o->n_depth : 64;
     if (o->drafting && cp.n_batch < o->draft.spec.n_max + 1) { /* a verify pass is one batch */
         cp.n_batch = o->draft.spec.n_max + 1;
         if (cp.n_ctx < cp.n_batch) /* a context caps the batch */
@@ -613,7 +637,7 @@ static int bench_model(const char *path, const bench_options *o, run_info *ri, r
     cp.n_threads = o->n_threads;
     cp.kv_type = KESTREL_KV_F16;
     kestrel_context *ctx = kestrel_context_new(model, &cp);
-    kestrel_token *tokens = malloc(((size_t)n_prompt + 1) * sizeof *tokens);
+    kestrel_token *tokens = malloc(((size_t)(n_prompt > cp.n_batch ? n_prompt : cp.n_batch) + 1) * sizeof *tokens);
     kestrel_model *draft = NULL;
     kestrel_context *dctx = NULL;
     int rc = ctx && tokens ? 0 : ctx ? -2 : -1;
@@ -636,13 +660,18 @@ static int bench_model(const char *path, const bench_options *o, run_info *ri, r
         }
         r->n_prompt = np;
         r->n_gen = ng;
+        r->n_depth = o->n_depth;
         double ns;
-        if (o->warmup && run_once(ctx, model, np, ng ? 1 : 0, &rng, tokens, &ns)) {
+        if (o->n_depth > 0 && fill_depth(ctx, model, o->n_depth, cp.n_batch, &rng, tokens)) {
+            rc = -1;
+            break;
+        }
+        if (o->warmup && run_once(ctx, model, o->n_depth, np, ng ? 1 : 0, &rng, tokens, &ns)) {
             rc = -1;
             break;
         }
         for (int i = 0; i < o->reps && rc == 0; i++) {
-            if (run_once(ctx, model, np, ng, &rng, tokens, &ns))
+            if (run_once(ctx, model, o->n_depth, np, ng, &rng, tokens, &ns))
                 rc = -1;
             r->samples_ns[i] = ns > 1 ? ns : 1;
         }
@@ -650,8 +679,8 @@ static int bench_model(const char *path, const bench_options *o, run_info *ri, r
             break;
         stats(r);
         if (ng) {
-            /* the token at position i reads i + 1 cache rows: (ng + 1) / 2 on average */
-            r->bytes_per_token = weights_per_token + (uint64_t)((double)kv_per_pos * (ng + 1) / 2.0);
+            /* the token at position d + i reads d + i + 1 cache rows: d + (ng + 1) / 2 on average */
+            r->bytes_per_token = weights_per_token + (uint64_t)((double)kv_per_pos * (o->n_depth + (ng + 1) / 2.0));
         }
     }
     if (rc == 0 && o->drafting)
@@ -705,6 +734,10 @@ int cli_bench(int argc, char **argv)
             if (!cli_parse_int(val, 0, 1 << 20, &v))
                 goto bad;
             o.n_prompt = (int)v;
+        } else if (!strcmp(a, "-d") || !strcmp(a, "--n-depth")) {
+            if (!cli_parse_int(val, 0, 1 << 20, &v))
+                goto bad;
+            o.n_depth = (int)v;
         } else if (!strcmp(a, "-n") || !strcmp(a, "--n-gen")) {
             if (!cli_parse_int(val, 0, 1 << 20, &v))
                 goto bad;
@@ -747,6 +780,10 @@ int cli_bench(int argc, char **argv)
     o.drafting = cli_draft_wanted(&o.draft);
     if (o.drafting < 0)
         return 2;
+    if (o.drafting && o.n_depth > 0) {
+        fprintf(stderr, "kestrel bench: -d does not apply to the draft tests (they start after a fixed prompt)\n");
+        return 2;
+    }
     if (o.drafting && o.n_gen == 0) {
         fprintf(stderr, "kestrel bench: a draft needs a tg test (-n > 0)\n");
         return 2;

@@ -2,6 +2,7 @@
  * same fused operations per element as the reference, 8 lanes at a time. */
 #include "vecops.h"
 
+#include "kt_expf.h"
 #include "simd_x86.h"
 
 #if defined(__x86_64__)
@@ -200,8 +201,75 @@ static void pv_f16(int64_t n, int hd, int m, const float *s, size_t s_stride, co
     }
 }
 
+/* kt_expf on 8 lanes, op for op. */
+static inline __m256 exp8(__m256 x)
+{
+    const __m256 t = _mm256_mul_ps(x, _mm256_set1_ps(KT_EXP_LOG2E));
+    const __m256 n = _mm256_sub_ps(_mm256_add_ps(t, _mm256_set1_ps(KT_EXP_ROUND)), _mm256_set1_ps(KT_EXP_ROUND));
+    __m256 r = _mm256_fmadd_ps(n, _mm256_set1_ps(-KT_EXP_LN2_HI), x);
+    r = _mm256_fmadd_ps(n, _mm256_set1_ps(-KT_EXP_LN2_LO), r);
+    __m256 p = _mm256_set1_ps(KT_EXP_P0);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(KT_EXP_P1));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(KT_EXP_P2));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(KT_EXP_P3));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(KT_EXP_P4));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(KT_EXP_P5));
+    p = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+    const __m256 in_range = _mm256_andnot_ps(_mm256_cmp_ps(x, _mm256_set1_ps(KT_EXP_HI), _CMP_GT_OQ),
+                                             _mm256_cmp_ps(x, _mm256_set1_ps(KT_EXP_LO), _CMP_GE_OQ));
+    /* n / 2 rounded toward zero, as C's integer division */
+    const __m256i ni = _mm256_cvttps_epi32(_mm256_and_ps(n, in_range));
+    const __m256i half = _mm256_srai_epi32(_mm256_sub_epi32(ni, _mm256_srai_epi32(ni, 31)), 1);
+    const __m256i bias = _mm256_set1_epi32(127);
+    const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(half, bias), 23));
+    const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(ni, half), bias), 23));
+    const __m256 e = _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
+    /* above HI: inf; below LO: 0; NaN: NaN (p is NaN) */
+    const __m256 big = _mm256_cmp_ps(x, _mm256_set1_ps(KT_EXP_HI), _CMP_GT_OQ);
+    const __m256 small = _mm256_cmp_ps(x, _mm256_set1_ps(KT_EXP_LO), _CMP_LT_OQ);
+    return _mm256_andnot_ps(small, _mm256_blendv_ps(e, _mm256_set1_ps(INFINITY), big));
+}
+
+/* Lanes below n (< 8) of x, zeros above. */
+static inline __m256 load_tail_f32(const float *x, int64_t n)
+{
+    return _mm256_maskload_ps(x, _mm256_castps_si256(tail_mask(n)));
+}
+
+static double exp_sum(float *x, int64_t n, float max)
+{
+    const __m256 vmax = _mm256_set1_ps(max);
+    __m256d part = _mm256_setzero_pd(); /* lane k: partial sum k */
+    for (int64_t i = 0; i < n; i += 8) {
+        const int64_t w = n - i < 8 ? n - i : 8;
+        const __m256 keep = tail_mask(w);
+        const __m256 e = _mm256_and_ps(exp8(_mm256_sub_ps(w == 8 ? _mm256_loadu_ps(x + i) : load_tail_f32(x + i, w), vmax)),
+                                       keep);
+        _mm256_maskstore_ps(x + i, _mm256_castps_si256(keep), e);
+        part = _mm256_add_pd(part, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+        part = _mm256_add_pd(part, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+    }
+    double p[4];
+    _mm256_storeu_pd(p, part);
+    return (p[0] + p[2]) + (p[1] + p[3]);
+}
+
+static void silu_mul(float *out, const float *gate, const float *up, int64_t n)
+{
+    for (int64_t i = 0; i < n; i += 8) {
+        const int64_t w = n - i < 8 ? n - i : 8;
+        const __m256 g = w == 8 ? _mm256_loadu_ps(gate + i) : load_tail_f32(gate + i, w);
+        const __m256 u = w == 8 ? _mm256_loadu_ps(up + i) : load_tail_f32(up + i, w);
+        const __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), g));
+        const __m256 y = _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(_mm256_set1_ps(1.0f), e)), u);
+        _mm256_maskstore_ps(out + i, _mm256_castps_si256(tail_mask(w)), y);
+    }
+}
+
 void kt_vecops_avx2(kt_vecops *ops)
 {
+    ops->exp_sum = exp_sum;
+    ops->silu_mul = silu_mul;
     ops->axpy_f32 = axpy_f32;
     ops->axpy_f16 = axpy_f16;
     ops->dot_f32 = dot_f32;

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <pthread.h>
 
+#include "kt_expf.h"
 #include "quant.h"
 
 static void axpy_f32_ref(int64_t n, float a, const float *restrict x, float *restrict y)
@@ -94,22 +95,47 @@ static void pv_f16_loop(int64_t n, int hd, int m, const float *s, size_t s_strid
             o[(size_t)j * o_stride + d] = active.dot_f16(n, s + (size_t)j * s_stride, v + (size_t)d * v_stride);
 }
 
+static double exp_sum_ref(float *x, int64_t n, float max)
+{
+    double part[4] = { 0, 0, 0, 0 };
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = kt_expf(x[i] - max);
+        part[i % 4] += x[i];
+    }
+    return (part[0] + part[2]) + (part[1] + part[3]);
+}
+
+static void silu_mul_ref(float *out, const float *gate, const float *up, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        out[i] = gate[i] / (1.0f + kt_expf(-gate[i])) * up[i];
+}
+
 void kt_vecops_ref(kt_vecops *ops)
 {
-    *ops = (kt_vecops){ axpy_f32_ref, axpy_f16_ref, dot_f32_ref, dot_f16_ref, NULL, NULL, NULL, NULL };
+    *ops = (kt_vecops){ axpy_f32_ref, axpy_f16_ref, dot_f32_ref, dot_f16_ref, NULL, NULL,
+                        NULL,         NULL,         exp_sum_ref, silu_mul_ref };
 }
+bool kt_vecops_for_isa(int isa, kt_vecops *ops)
+{
+    if (!kt_isa_supported(isa))
+        return false;
+    kt_vecops_ref(ops);
+#if defined(__x86_64__)
+    if (isa >= KT_ISA_AVX2 && isa <= KT_ISA_AVX512VNNI)
+        kt_vecops_avx2(ops);
+    if (isa >= KT_ISA_AVX512 && isa <= KT_ISA_AVX512VNNI)
+        kt_vecops_avx512(ops);
+#endif
+    return true;
+}
+
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void choose(void)
 {
-    kt_vecops_ref(&active);
-    int isa = kt_active_isa();
-#if defined(__x86_64__)
-    if (isa >= KT_ISA_AVX2 && isa <= KT_ISA_AVX512VNNI)
-        kt_vecops_avx2(&active);
-#else
-    (void)isa;
-#endif
+    if (!kt_vecops_for_isa(kt_active_isa(), &active))
+        kt_vecops_ref(&active);
     active.qk_f32 = active.qk_f32 ? active.qk_f32 : qk_f32_loop;
     active.qk_f16 = active.qk_f16 ? active.qk_f16 : qk_f16_loop;
     active.pv_f32 = active.pv_f32 ? active.pv_f32 : pv_f32_loop;

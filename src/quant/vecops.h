@@ -4,6 +4,7 @@
 #ifndef KESTREL_VECOPS_H
 #define KESTREL_VECOPS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,6 +31,11 @@ typedef struct {
                    float *o, size_t o_stride);
     void (*pv_f16)(int64_t n, int hd, int m, const float *s, size_t s_stride, const kt_half *v, size_t v_stride,
                    float *o, size_t o_stride);
+    /* x[i] = kt_expf(x[i] - max) (kt_expf.h) for i < n; returns their sum,
+     * in doubles: partial sum i % 4 in order, then (p0 + p2) + (p1 + p3). */
+    double (*exp_sum)(float *x, int64_t n, float max);
+    /* out[i] = gate[i] / (1 + kt_expf(-gate[i])) * up[i]: SiLU-gated (SwiGLU). */
+    void (*silu_mul)(float *out, const float *gate, const float *up, int64_t n);
 } kt_vecops;
 
 /* The primitives for the active ISA (kt_active_isa()). */
@@ -39,5 +45,9 @@ const kt_vecops *kt_get_vecops(void);
 void kt_vecops_ref(kt_vecops *ops);
 /* Overwrites the reference entries with a level's versions. */
 void kt_vecops_avx2(kt_vecops *ops);
+void kt_vecops_avx512(kt_vecops *ops);
+/* The table of an ISA level this CPU runs (false if it does not); entries a
+ * level lacks stay NULL for the many-row forms. */
+bool kt_vecops_for_isa(int isa, kt_vecops *ops);
 
 #endif
