@@ -113,9 +113,14 @@ static void silu_mul_ref(float *out, const float *gate, const float *up, int64_t
 
 void kt_vecops_ref(kt_vecops *ops)
 {
-    *ops = (kt_vecops){ axpy_f32_ref, axpy_f16_ref, dot_f32_ref, dot_f16_ref, NULL, NULL,
-                        NULL,         NULL,         exp_sum_ref, silu_mul_ref };
+    *ops = (kt_vecops){ .axpy_f32 = axpy_f32_ref,
+                        .axpy_f16 = axpy_f16_ref,
+                        .dot_f32 = dot_f32_ref,
+                        .dot_f16 = dot_f16_ref,
+                        .exp_sum = exp_sum_ref,
+                        .silu_mul = silu_mul_ref };
 }
+
 bool kt_vecops_for_isa(int isa, kt_vecops *ops)
 {
     if (!kt_isa_supported(isa))

@@ -1,4 +1,4 @@
-/* Vector primitives of the attention loop, chosen per ISA like the kernels.
+/* Vector primitives of attention, softmax and SwiGLU, chosen per ISA like the kernels.
  * Each output element's arithmetic depends only on n and the values (never on
  * alignment or on where the vector body ends), so results are batch-invariant. */
 #ifndef KESTREL_VECOPS_H
