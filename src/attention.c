@@ -77,7 +77,7 @@ void attention(kestrel_context *ctx, int layer, int n_tok, int pos, int ith, int
                 for (int p = 0; p < nb; p++)
                     mx = sj[p] > mx ? sj[p] : mx;
                 rescale[j] = b0 == 0 ? 0.0f : kt_expf(run_max[j] - mx);
-                const double sum = exp_sum(sj, nb, mx);
+                const double sum = ops->exp_sum(sj, nb, mx);
                 run_sum[j] = b0 == 0 ? sum : run_sum[j] * rescale[j] + sum;
                 run_max[j] = mx;
             }

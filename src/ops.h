@@ -31,7 +31,7 @@ void add_bias(float *x, const float *b, int n);
 void softmax(float *x, int n);
 /* x[i] = exp(x[i] - max) in place (kt_expf.h); returns their sum, in double:
  * 4 partial sums added in a fixed order (attention's online softmax uses it
- * per block); vecops exp_sum. */
+ * per block, through vecops exp_sum). */
 double exp_sum(float *x, int n, float max);
 
 #endif

@@ -302,12 +302,19 @@ static kestrel_context *new_ctx(kestrel_model *m, int n_threads)
     return kestrel_context_new(m, &cp);
 }
 
-static void test_model(const char *name, const int *sizes, int n_sizes)
+/* The shared synth-kernels model of a weight type (a failed check if it does not load). */
+static kestrel_model *load_synth_kernels(const char *name)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/models/synth-kernels-%s.gguf", test_shared_dir(), name);
     kestrel_model *m = kestrel_model_load(path);
     CHECK(m != NULL, "load %s: %s", path, kestrel_last_error());
+    return m;
+}
+
+static void test_model(const char *name, const int *sizes, int n_sizes)
+{
+    kestrel_model *m = load_synth_kernels(name);
     if (!m)
         return;
     const int nv = kestrel_n_vocab(m), n_tok = 20;
@@ -346,10 +353,7 @@ static void test_model(const char *name, const int *sizes, int n_sizes)
  * token's arithmetic does not depend on its batch). */
 static void test_long_context(const char *name)
 {
-    char path[512];
-    snprintf(path, sizeof path, "%s/models/synth-kernels-%s.gguf", test_shared_dir(), name);
-    kestrel_model *m = kestrel_model_load(path);
-    CHECK(m != NULL, "load %s: %s", path, kestrel_last_error());
+    kestrel_model *m = load_synth_kernels(name);
     if (!m)
         return;
     enum { N = 600 };

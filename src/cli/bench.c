@@ -153,17 +153,23 @@ static void stats(result *r)
     r->stddev_ts = n > 1 ? sqrt(var_ts / (n - 1)) : 0;
 }
 
-/* Fills positions 0..n-1 of the cache with random tokens (BOS first), untimed. */
+/* n random tokens to be decoded from position pos: BOS first at position 0
+ * when the model adds one. */
+static void random_tokens(const kestrel_model *model, uint64_t *rng, kestrel_token *tokens, int n, int pos)
+{
+    for (int i = 0; i < n; i++)
+        tokens[i] = (kestrel_token)(next_rand(rng) % (uint64_t)kestrel_n_vocab(model));
+    if (n > 0 && pos == 0 && kestrel_add_bos(model))
+        tokens[0] = kestrel_token_bos(model);
+}
+
+/* Fills positions 0..n-1 of the cache with random tokens, untimed. */
 static int fill_depth(kestrel_context *ctx, const kestrel_model *model, int n, int n_batch, uint64_t *rng,
                       kestrel_token *tokens)
 {
-    const kestrel_token bos = kestrel_add_bos(model) ? kestrel_token_bos(model) : -1;
     for (int done = 0; done < n;) {
         const int k = n - done < n_batch ? n - done : n_batch;
-        for (int i = 0; i < k; i++)
-            tokens[i] = (kestrel_token)(next_rand(rng) % (uint64_t)kestrel_n_vocab(model));
-        if (done == 0 && bos >= 0)
-            tokens[0] = bos;
+        random_tokens(model, rng, tokens, k, done);
         if (kestrel_decode(ctx, tokens, k, done, false))
             return -1;
         done += k;
@@ -175,25 +181,21 @@ static int fill_depth(kestrel_context *ctx, const kestrel_model *model, int n, i
 static int run_once(kestrel_context *ctx, const kestrel_model *model, int pos, int n_prompt, int n_gen,
                     uint64_t *rng, kestrel_token *tokens, double *ns)
 {
-    const int n_vocab = kestrel_n_vocab(model);
-    const kestrel_token bos = kestrel_add_bos(model) ? kestrel_token_bos(model) : -1;
     if (n_prompt > 0) {
-        for (int i = 0; i < n_prompt; i++)
-            tokens[i] = (kestrel_token)(next_rand(rng) % (uint64_t)n_vocab);
-        if (bos >= 0 && pos == 0)
-            tokens[0] = bos;
+        random_tokens(model, rng, tokens, n_prompt, pos);
         double t0 = now_ns();
         if (kestrel_decode(ctx, tokens, n_prompt, pos, false))
             return -1;
         *ns = now_ns() - t0;
         return 0;
     }
-    kestrel_token tok = bos >= 0 && pos == 0 ? bos : (kestrel_token)(next_rand(rng) % (uint64_t)n_vocab);
+    kestrel_token tok;
+    random_tokens(model, rng, &tok, 1, pos);
     double t0 = now_ns();
     for (int i = 0; i < n_gen; i++) {
         if (kestrel_decode(ctx, &tok, 1, pos + i, false))
             return -1;
-        tok = (kestrel_token)(next_rand(rng) % (uint64_t)n_vocab);
+        random_tokens(model, rng, &tok, 1, pos + i + 1);
     }
     *ns = now_ns() - t0;
     return 0;
