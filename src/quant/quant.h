@@ -77,13 +77,15 @@ bool kt_isa_supported(int isa);
 bool kt_isa_table(int isa, kt_traits *table);
 /* The level in use: the best supported one, or KESTREL_ISA when set (see dispatch.c). */
 int kt_active_isa(void);
-/* Bytes ahead that the repacked tile kernels prefetch (0: none; per CPU vendor, dispatch.c). */
-int kt_prefetch_bytes(void);
+/* Bytes ahead that the repacked tile kernels prefetch in a product over n_tok
+ * tokens (0: none; per CPU vendor, dispatch.c). */
+int kt_prefetch_bytes(int n_tok);
 
 /* Per-ISA kernel files (src/quant/<isa>_<family>.c) register what they have. */
 void kt_register_avx2_float(kt_traits *table);
 void kt_register_avx2_legacy(kt_traits *table);
 void kt_register_avx2_kquants(kt_traits *table);
+void kt_register_avx2_gemm(kt_traits *table);
 void kt_register_avx512_float(kt_traits *table);
 void kt_register_avx512_legacy(kt_traits *table);
 void kt_register_avx512_kquants(kt_traits *table);

@@ -28,6 +28,12 @@
  * (Q6_K, rows past the last full group, KESTREL_REPACK=0), each chunk is
  * packed on the fly (one L1-resident pass, amortized over the tokens).
  *
+ * With 2-8 tokens (batched verification) the kernels are fast enough that
+ * the weight stream decides: the tokens' activations are first copied side
+ * by side, block by block (interleave), so that they are one read stream, not
+ * two a token, and the packed weights are prefetched ahead at the pace of the
+ * blocks (kt_prefetch_bytes).
+ *
  * Below a few tokens, unrepacked rows skip the packing: 4 rows at a time, 4
  * blocks a step, the same integers by another route (see SINGLE4) and the
  * same float chain on 4 lanes; the next 4 rows are prefetched as one
@@ -186,16 +192,61 @@ static void pack_q8_0(const uint8_t *const *rp, int64_t b0, int kc, uint8_t *buf
     }
 }
 
-/* One token tile over a packed chunk: acc[t] (16 rows) for T tokens.
- * y[t]: the token's Q8_0 blocks of the chunk; s[t]: their side entries. */
-static inline __attribute__((always_inline)) void tile_legacy(const uint8_t *pk, int kc, int T, int nibbles,
-                                                               const block_q8_0 *const *y, const act_side *const *s,
-                                                               __m512 *acc)
+/* Block b's share (bytes a block) of the weight stream ahead: pf is the
+ * chunk's start plus the prefetch distance. Paced by the blocks, so the lines
+ * in flight stay the same however many tokens a block serves. */
+static inline __attribute__((always_inline)) void prefetch_span(const char *pf, int b, size_t bytes)
+{
+    for (size_t o = 0; o < bytes; o += 64) /* asm: GCC's dead-code pass dropped _mm_prefetch here */
+        __asm__ volatile("prefetcht0 %0" : : "m"(*(pf + (size_t)b * bytes + o)));
+}
+
+/* BODY twice, with and without the prefetches (with_pf a constant in each):
+ * no test per block. */
+#define WITH_OR_WITHOUT_PREFETCH(BODY) \
+    do {                               \
+        if (pf) {                      \
+            const int with_pf = 1;     \
+            BODY;                      \
+        } else {                       \
+            const int with_pf = 0;     \
+            BODY;                      \
+        }                              \
+    } while (0)
+
+/* Where a token tile's activations are: token t's block b (counted from the
+ * matrix's first block) at q[t] + b * qstep, its side entry at s[t] + b *
+ * sstep. Either the rows as matmul wrote them or, for a few tokens, a copy
+ * with the tokens interleaved block by block (see interleave). */
+typedef struct {
+    const uint8_t *q[TT], *s[TT];
+    size_t qstep, sstep;
+} tile_act;
+
+static inline float loadf32(const void *p)
+{
+    float v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* One token tile over a packed chunk starting at block b0: acc[t] (16 rows) for T tokens. */
+static inline __attribute__((always_inline)) void tile_legacy_run(const uint8_t *pk, int kc, int T, int nibbles,
+                                                                   const tile_act *a, int64_t b0, __m512 *acc,
+                                                                   const char *pf, int with_pf)
 {
     const int nv = nibbles ? NV_Q4_0 : NV_Q8_0;
     const __m512i m4 = _mm512_set1_epi8(0x0f);
+    const size_t qstep = a->qstep, sstep = a->sstep;
+    const uint8_t *qp[TT], *sp[TT];
+    for (int t = 0; t < T; t++) {
+        qp[t] = a->q[t] + (size_t)b0 * qstep + offsetof(block_q8_0, qs);
+        sp[t] = a->s[t] + (size_t)b0 * sstep;
+    }
     for (int b = 0; b < kc; b++) {
         const __m512i *p = (const __m512i *)(pk + legacy_qs_at(b, (size_t)nv * 64));
+        if (with_pf)
+            prefetch_span(pf, b, (size_t)nv * 64 + 32);
         __m512i w[8];
         if (nibbles) {
 #pragma GCC unroll 4
@@ -212,8 +263,8 @@ static inline __attribute__((always_inline)) void tile_legacy(const uint8_t *pk,
         const __m512 dx = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(pk + legacy_d_at(b, kc, (size_t)nv * 64))));
 #pragma GCC unroll 8
         for (int t = 0; t < T; t++) {
-            const int8_t *q = y[t][b].qs;
-            __m512i i0 = _mm512_set1_epi32(s[t][b].off), i1 = _mm512_setzero_si512();
+            const uint8_t *q = qp[t] + (size_t)b * qstep, *side = sp[t] + (size_t)b * sstep;
+            __m512i i0 = _mm512_set1_epi32(load32(side + offsetof(act_side, off))), i1 = _mm512_setzero_si512();
             i0 = _mm512_dpbusd_epi32(i0, w[0], _mm512_set1_epi32(load32(q + 0)));
             i1 = _mm512_dpbusd_epi32(i1, w[1], _mm512_set1_epi32(load32(q + 4)));
             i0 = _mm512_dpbusd_epi32(i0, w[2], _mm512_set1_epi32(load32(q + 8)));
@@ -222,20 +273,26 @@ static inline __attribute__((always_inline)) void tile_legacy(const uint8_t *pk,
             i1 = _mm512_dpbusd_epi32(i1, w[5], _mm512_set1_epi32(load32(q + 20)));
             i0 = _mm512_dpbusd_epi32(i0, w[6], _mm512_set1_epi32(load32(q + 24)));
             i1 = _mm512_dpbusd_epi32(i1, w[7], _mm512_set1_epi32(load32(q + 28)));
-            const __m512 sc = _mm512_mul_ps(dx, _mm512_set1_ps(s[t][b].d));
+            const __m512 sc = _mm512_mul_ps(dx, _mm512_set1_ps(loadf32(side + offsetof(act_side, d))));
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(i0, i1)), sc, acc[t]);
         }
     }
 }
 
+static inline __attribute__((always_inline)) void tile_legacy(const uint8_t *pk, int kc, int T, int nibbles,
+                                                               const tile_act *a, int64_t b0, __m512 *acc,
+                                                               const char *pf)
+{
+    WITH_OR_WITHOUT_PREFETCH(tile_legacy_run(pk, kc, T, nibbles, a, b0, acc, pf, with_pf));
+}
+
 /* Loads the accumulators of T tokens (zero for the first chunk), runs BODY,
  * stores them: the float chain continues across chunks through out. */
 #define TILE_FN(NAME, T, BODY_CALL)                                                                          \
-    static void NAME(const uint8_t *pk, int kc, const uint8_t *act, size_t act_stride, size_t side_off,    \
-                     int64_t b0, float *out, size_t ldo, __mmask16 mask, int first)                         \
+    static void NAME(const uint8_t *pk, int kc, const tile_act *a, int64_t b0, float *out, size_t ldo,     \
+                     __mmask16 mask, int first, const char *pf)                                             \
     {                                                                                                       \
         __m512 acc[T];                                                                                      \
-        TILE_PTRS(T)                                                                                        \
         for (int t = 0; t < T; t++)                                                                         \
             acc[t] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask, out + (size_t)t * ldo);      \
         BODY_CALL;                                                                                          \
@@ -243,28 +300,20 @@ static inline __attribute__((always_inline)) void tile_legacy(const uint8_t *pk,
             _mm512_mask_storeu_ps(out + (size_t)t * ldo, mask, acc[t]);                                     \
     }
 
-#define TILE_PTRS(T)                                                                        \
-    const block_q8_0 *y[T];                                                                 \
-    const act_side *s[T];                                                                   \
-    for (int t = 0; t < T; t++) {                                                           \
-        y[t] = (const block_q8_0 *)(act + (size_t)t * act_stride) + b0;                     \
-        s[t] = (const act_side *)(act + (size_t)t * act_stride + side_off) + b0;            \
-    }
-
 #define LEGACY_TILES(X)                                                                  \
-    TILE_FN(tile_##X##_1, 1, tile_legacy(pk, kc, 1, NIB_##X, y, s, acc))                 \
-    TILE_FN(tile_##X##_2, 2, tile_legacy(pk, kc, 2, NIB_##X, y, s, acc))                 \
-    TILE_FN(tile_##X##_3, 3, tile_legacy(pk, kc, 3, NIB_##X, y, s, acc))                 \
-    TILE_FN(tile_##X##_4, 4, tile_legacy(pk, kc, 4, NIB_##X, y, s, acc))                 \
-    TILE_FN(tile_##X##_5, 5, tile_legacy(pk, kc, 5, NIB_##X, y, s, acc))                 \
-    TILE_FN(tile_##X##_6, 6, tile_legacy(pk, kc, 6, NIB_##X, y, s, acc))                 \
-    TILE_FN(tile_##X##_7, 7, tile_legacy(pk, kc, 7, NIB_##X, y, s, acc))                 \
-    TILE_FN(tile_##X##_8, 8, tile_legacy(pk, kc, 8, NIB_##X, y, s, acc))                 \
+    TILE_FN(tile_##X##_1, 1, tile_legacy(pk, kc, 1, NIB_##X, a, b0, acc, pf))                 \
+    TILE_FN(tile_##X##_2, 2, tile_legacy(pk, kc, 2, NIB_##X, a, b0, acc, pf))                 \
+    TILE_FN(tile_##X##_3, 3, tile_legacy(pk, kc, 3, NIB_##X, a, b0, acc, pf))                 \
+    TILE_FN(tile_##X##_4, 4, tile_legacy(pk, kc, 4, NIB_##X, a, b0, acc, pf))                 \
+    TILE_FN(tile_##X##_5, 5, tile_legacy(pk, kc, 5, NIB_##X, a, b0, acc, pf))                 \
+    TILE_FN(tile_##X##_6, 6, tile_legacy(pk, kc, 6, NIB_##X, a, b0, acc, pf))                 \
+    TILE_FN(tile_##X##_7, 7, tile_legacy(pk, kc, 7, NIB_##X, a, b0, acc, pf))                 \
+    TILE_FN(tile_##X##_8, 8, tile_legacy(pk, kc, 8, NIB_##X, a, b0, acc, pf))                 \
     static const tile_fn tiles_##X[TT + 1] = { NULL, tile_##X##_1, tile_##X##_2, tile_##X##_3, tile_##X##_4, \
                                                tile_##X##_5, tile_##X##_6, tile_##X##_7, tile_##X##_8 };
 
-typedef void (*tile_fn)(const uint8_t *pk, int kc, const uint8_t *act, size_t act_stride, size_t side_off,
-                        int64_t b0, float *out, size_t ldo, __mmask16 mask, int first);
+typedef void (*tile_fn)(const uint8_t *pk, int kc, const tile_act *a, int64_t b0, float *out, size_t ldo,
+                        __mmask16 mask, int first, const char *pf);
 typedef void (*pack_fn)(const uint8_t *const *rp, int64_t b0, int kc, uint8_t *buf);
 
 #define NIB_q4_0 1
@@ -378,6 +427,51 @@ SINGLE4(single4_q8_0, block_q8_0, part4_q8_0)
 typedef void (*single_fn)(const uint8_t *const *rp, int64_t nb, const uint8_t *act, size_t side_off, float *out,
                           __mmask16 mask);
 
+/* An activation row's format: blocks of `block` bytes, then, from side_off,
+ * a side entry of `side` bytes per block (0: none). */
+typedef struct {
+    size_t block, side, side_off;
+} act_format;
+
+/* Tokens t0 .. t0 + T - 1 where matmul wrote them. (Filled in place: a
+ * returned struct, copied with wide moves over narrow stores, stalled.) */
+static inline void rows_act(tile_act *a, const uint8_t *act, size_t act_stride, act_format f, int t0, int T)
+{
+    a->qstep = f.block;
+    a->sstep = f.side;
+    for (int t = 0; t < T; t++) {
+        a->q[t] = act + (size_t)(t0 + t) * act_stride;
+        a->s[t] = a->q[t] + f.side_off;
+    }
+}
+
+/* A few tokens' activations, copied block by block into one record per
+ * (block, token), the tile's tokens side by side: the kernel then reads one
+ * stream of activations instead of two a token. Measured on Zen 4: with 5-8
+ * tokens and the weights streaming from memory, the many streams left the
+ * tiles 2-3x slower than the same tiles with the weights in cache; one stream
+ * brings them near whichever of memory and arithmetic is slower. */
+#define IL_BYTES (128 * 1024) /* on the stack of each call */
+static inline size_t il_record(act_format f) { return ((f.block + 3) & ~(size_t)3) + f.side; }
+
+static inline __attribute__((always_inline)) void interleave(tile_act *a, const uint8_t *act, size_t act_stride,
+                                                             act_format f, int64_t nb, int T, uint8_t *dst)
+{
+    const size_t rec = il_record(f), soff = rec - f.side;
+    for (int64_t b = 0; b < nb; b++)
+        for (int t = 0; t < T; t++) {
+            const uint8_t *row = act + (size_t)t * act_stride;
+            uint8_t *r = dst + ((size_t)b * (size_t)T + (size_t)t) * rec;
+            memcpy(r, row + (size_t)b * f.block, f.block);
+            memcpy(r + soff, row + f.side_off + (size_t)b * f.side, f.side);
+        }
+    a->qstep = a->sstep = (size_t)T * rec;
+    for (int t = 0; t < T; t++) {
+        a->q[t] = dst + (size_t)t * rec;
+        a->s[t] = a->q[t] + soff;
+    }
+}
+
 /* The driver shared by every type: row tiles of 16, chunks of kc_max blocks
  * packed once, token tiles of up to 8 over each chunk. Below min_tile_tokens
  * (where packing costs more than it saves: measured on Zen 4, TinyLlama-shape
@@ -387,10 +481,26 @@ typedef void (*single_fn)(const uint8_t *const *rp, int64_t nb, const uint8_t *a
 #define FEW_Q4_0 4
 #define FEW_Q8_0 4
 #define FEW_K 4 /* Q4_K, Q6_K */
-static inline void gemm_driver(int64_t nb, size_t side_off, int kc_max, pack_fn pack, const tile_fn *tiles, single_fn single, int min_tile_tokens, const void *restrict w, size_t row_bytes,
-                               int64_t nrows, const void *restrict act, size_t act_stride, int n_tok,
-                               float *restrict out, size_t ldo, uint8_t *buf, int packed)
+static inline __attribute__((always_inline)) void gemm_driver(int64_t nb, act_format f, int kc_max, pack_fn pack,
+                                                               const tile_fn *tiles, single_fn single,
+                                                               int min_tile_tokens, const void *restrict w,
+                                                               size_t row_bytes, int64_t nrows,
+                                                               const void *restrict act, size_t act_stride, int n_tok,
+                                                               float *restrict out, size_t ldo, uint8_t *buf,
+                                                               int packed)
 {
+    /* Up to TT tokens: one token tile, its activations found once here
+     * (interleaved where they fit and the tiles will run); more: per tile. */
+    _Alignas(64) uint8_t il[IL_BYTES];
+    tile_act one, many;
+    if (n_tok >= 2 && n_tok <= TT && (size_t)nb * (size_t)n_tok * il_record(f) <= sizeof il &&
+        (packed || n_tok >= min_tile_tokens || !single))
+        interleave(&one, act, act_stride, f, nb, n_tok, il);
+    else if (n_tok <= TT)
+        rows_act(&one, act, act_stride, f, 0, n_tok);
+    /* The packed rows: one sequential stream, left to the hardware
+     * prefetchers or prefetched ahead where that measured faster. */
+    const int ahead = kt_prefetch_bytes(n_tok);
     for (int64_t r0 = 0; r0 < nrows; r0 += ROWS) {
         const int nr = nrows - r0 < ROWS ? (int)(nrows - r0) : ROWS;
         const __mmask16 mask = (__mmask16)((1u << nr) - 1);
@@ -399,21 +509,15 @@ static inline void gemm_driver(int64_t nb, size_t side_off, int kc_max, pack_fn 
             rp[l] = (const uint8_t *)w + (size_t)(r0 + (l < nr ? l : 0)) * row_bytes;
         if (packed && nr == ROWS) {
             const size_t block_bytes = (size_t)ROWS * row_bytes / (size_t)nb; /* packed, per block of 16 rows */
-            /* one sequential stream: left to the hardware prefetchers, or
-             * prefetched a little ahead where that measured faster
-             * (kt_prefetch_bytes) */
-            const int ahead = kt_prefetch_bytes();
             for (int64_t b0 = 0; b0 < nb; b0 += kc_max) {
                 const int kc = nb - b0 < kc_max ? (int)(nb - b0) : kc_max;
-                if (ahead > 0) {
-                    const char *c0 = (const char *)rp[0] + (size_t)b0 * block_bytes + ahead;
-                    for (const char *q = c0; q < c0 + (size_t)kc * block_bytes; q += 64)
-                        _mm_prefetch(q, _MM_HINT_T0);
-                }
+                const uint8_t *chunk = rp[0] + (size_t)b0 * block_bytes;
                 for (int t0 = 0; t0 < n_tok; t0 += TT) {
                     const int T = n_tok - t0 < TT ? n_tok - t0 : TT;
-                    tiles[T](rp[0] + (size_t)b0 * block_bytes, kc, (const uint8_t *)act + (size_t)t0 * act_stride,
-                             act_stride, side_off, b0, out + (size_t)t0 * ldo + r0, ldo, mask, b0 == 0);
+                    if (n_tok > TT)
+                        rows_act(&many, act, act_stride, f, t0, T);
+                    tiles[T](chunk, kc, n_tok > TT ? &many : &one, b0, out + (size_t)t0 * ldo + r0, ldo, mask, b0 == 0,
+                             ahead > 0 && t0 == 0 ? (const char *)chunk + ahead : NULL);
                 }
             }
             continue;
@@ -427,7 +531,7 @@ static inline void gemm_driver(int64_t nb, size_t side_off, int kc_max, pack_fn 
                 for (int l = 0; l < 4; l++) /* a missing row repeats the first: its lane is never stored */
                     rq[l] = rp[q + l < nr ? q + l : 0];
                 for (int t = 0; t < n_tok; t++)
-                    single(rq, nb, (const uint8_t *)act + (size_t)t * act_stride, side_off,
+                    single(rq, nb, (const uint8_t *)act + (size_t)t * act_stride, f.side_off,
                            out + (size_t)t * ldo + r0 + q, (__mmask16)(mask >> q));
             }
             continue;
@@ -446,8 +550,9 @@ static inline void gemm_driver(int64_t nb, size_t side_off, int kc_max, pack_fn 
             pack(rp, b0, kc, buf);
             for (int t0 = 0; t0 < n_tok; t0 += TT) {
                 const int T = n_tok - t0 < TT ? n_tok - t0 : TT;
-                tiles[T](buf, kc, (const uint8_t *)act + (size_t)t0 * act_stride, act_stride, side_off, b0,
-                         out + (size_t)t0 * ldo + r0, ldo, mask, b0 == 0);
+                if (n_tok > TT)
+                    rows_act(&many, act, act_stride, f, t0, T);
+                tiles[T](buf, kc, n_tok > TT ? &many : &one, b0, out + (size_t)t0 * ldo + r0, ldo, mask, b0 == 0, NULL);
             }
         }
     }
@@ -560,13 +665,21 @@ static inline __m512i dword_byte_pair(__m512i v, int i)
     return _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(v, 16), lo), _mm512_and_si512(_mm512_srli_epi32(v, 8), hi));
 }
 
-static inline __attribute__((always_inline)) void tile_q4_k(const uint8_t *pk, int kc, int T,
-                                                             const block_q8_K *const *y, const k4_side *const *s,
-                                                             __m512 *acc)
+static inline __attribute__((always_inline)) void tile_q4_k_run(const uint8_t *pk, int kc, int T,
+                                                                 const tile_act *a, int64_t b0, __m512 *acc,
+                                                                 const char *pf, int with_pf)
 {
     const __m512i m4 = _mm512_set1_epi8(0x0f);
     for (int b = 0; b < kc; b++) {
         const __m512i *p = (const __m512i *)(pk + (size_t)b * NV_Q4_K * 64);
+        const block_q8_K *y[TT];
+        const k4_side *s[TT];
+        for (int t = 0; t < T; t++) {
+            y[t] = (const block_q8_K *)(a->q[t] + (size_t)(b0 + b) * a->qstep);
+            s[t] = (const k4_side *)(a->s[t] + (size_t)(b0 + b) * a->sstep);
+        }
+        if (with_pf)
+            prefetch_span(pf, b, NV_Q4_K * 64);
         __m512i sc_lo, sc_hi, m_lo, m_hi;
         q4_k_scale_bytes(p + 32, &sc_lo, &sc_hi, &m_lo, &m_hi);
         __m512i isum[TT];
@@ -583,7 +696,7 @@ static inline __attribute__((always_inline)) void tile_q4_k(const uint8_t *pk, i
             const __m512i sc = dword_byte(j < 4 ? sc_lo : sc_hi, j & 3);
 #pragma GCC unroll 8
             for (int t = 0; t < T; t++) {
-                const int8_t *q = y[t][b].qs + 32 * j;
+                const int8_t *q = y[t]->qs + 32 * j;
                 __m512i i0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[0], _mm512_set1_epi32(load32(q + 0)));
                 __m512i i1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[1], _mm512_set1_epi32(load32(q + 4)));
                 i0 = _mm512_dpbusd_epi32(i0, w[2], _mm512_set1_epi32(load32(q + 8)));
@@ -602,36 +715,33 @@ static inline __attribute__((always_inline)) void tile_q4_k(const uint8_t *pk, i
         const __m512 dm = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(dp + 32)));
 #pragma GCC unroll 8
         for (int t = 0; t < T; t++) {
-            const int16_t *bs = s[t][b].s;
+            const int16_t *bs = s[t]->s;
             __m512i ms = _mm512_dpwssd_epi32(_mm512_setzero_si512(), mp0, _mm512_set1_epi32(load32(bs + 0)));
             ms = _mm512_dpwssd_epi32(ms, mp1, _mm512_set1_epi32(load32(bs + 2)));
             ms = _mm512_dpwssd_epi32(ms, mp2, _mm512_set1_epi32(load32(bs + 4)));
             ms = _mm512_dpwssd_epi32(ms, mp3, _mm512_set1_epi32(load32(bs + 6)));
-            const __m512 dy = _mm512_set1_ps(y[t][b].d);
+            const __m512 dy = _mm512_set1_ps(y[t]->d);
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(dx, dy), acc[t]);
             acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(ms), _mm512_mul_ps(dm, dy), acc[t]);
         }
     }
 }
 
-#undef TILE_PTRS
-#define TILE_PTRS(T)                                                                        \
-    const block_q8_K *y[T];                                                                 \
-    const k4_side *s[T];                                                                    \
-    for (int t = 0; t < T; t++) {                                                           \
-        y[t] = (const block_q8_K *)(act + (size_t)t * act_stride) + b0;                     \
-        s[t] = (const k4_side *)(act + (size_t)t * act_stride + side_off) + b0;             \
-    }
+static inline __attribute__((always_inline)) void tile_q4_k(const uint8_t *pk, int kc, int T, const tile_act *a,
+                                                             int64_t b0, __m512 *acc, const char *pf)
+{
+    WITH_OR_WITHOUT_PREFETCH(tile_q4_k_run(pk, kc, T, a, b0, acc, pf, with_pf));
+}
 
 #define K_TILES(X)                                                                       \
-    TILE_FN(tile_##X##_1, 1, tile_##X(pk, kc, 1, y, s, acc))                             \
-    TILE_FN(tile_##X##_2, 2, tile_##X(pk, kc, 2, y, s, acc))                             \
-    TILE_FN(tile_##X##_3, 3, tile_##X(pk, kc, 3, y, s, acc))                             \
-    TILE_FN(tile_##X##_4, 4, tile_##X(pk, kc, 4, y, s, acc))                             \
-    TILE_FN(tile_##X##_5, 5, tile_##X(pk, kc, 5, y, s, acc))                             \
-    TILE_FN(tile_##X##_6, 6, tile_##X(pk, kc, 6, y, s, acc))                             \
-    TILE_FN(tile_##X##_7, 7, tile_##X(pk, kc, 7, y, s, acc))                             \
-    TILE_FN(tile_##X##_8, 8, tile_##X(pk, kc, 8, y, s, acc))                             \
+    TILE_FN(tile_##X##_1, 1, tile_##X(pk, kc, 1, a, b0, acc, pf))                             \
+    TILE_FN(tile_##X##_2, 2, tile_##X(pk, kc, 2, a, b0, acc, pf))                             \
+    TILE_FN(tile_##X##_3, 3, tile_##X(pk, kc, 3, a, b0, acc, pf))                             \
+    TILE_FN(tile_##X##_4, 4, tile_##X(pk, kc, 4, a, b0, acc, pf))                             \
+    TILE_FN(tile_##X##_5, 5, tile_##X(pk, kc, 5, a, b0, acc, pf))                             \
+    TILE_FN(tile_##X##_6, 6, tile_##X(pk, kc, 6, a, b0, acc, pf))                             \
+    TILE_FN(tile_##X##_7, 7, tile_##X(pk, kc, 7, a, b0, acc, pf))                             \
+    TILE_FN(tile_##X##_8, 8, tile_##X(pk, kc, 8, a, b0, acc, pf))                             \
     static const tile_fn tiles_##X[TT + 1] = { NULL, tile_##X##_1, tile_##X##_2, tile_##X##_3, tile_##X##_4, \
                                                tile_##X##_5, tile_##X##_6, tile_##X##_7, tile_##X##_8 };
 
@@ -742,7 +852,8 @@ static void gemm_q4_k(int64_t n, const void *restrict w, size_t row_bytes, int64
 {
     _Alignas(64) uint8_t buf[KC_K * NV_Q4_K * 64];
     const int64_t nb = n / QK_K;
-    gemm_driver(nb, side_offset(nb, sizeof(block_q8_K)), KC_K, pack_q4_k, tiles_q4_k, single4_q4_k, FEW_K, w, row_bytes,
+    const act_format f = { sizeof(block_q8_K), sizeof(k4_side), side_offset(nb, sizeof(block_q8_K)) };
+    gemm_driver(nb, f, KC_K, pack_q4_k, tiles_q4_k, single4_q4_k, FEW_K, w, row_bytes,
                 nrows, act, act_stride, n_tok, out, ldo, buf, packed);
 }
 
@@ -802,10 +913,13 @@ static void pack_q6_k(const uint8_t *const *rp, int64_t b0, int kc, uint8_t *buf
 }
 
 static inline __attribute__((always_inline)) void tile_q6_k(const uint8_t *pk, int kc, int T,
-                                                             const block_q8_K *const *y, __m512 *acc)
+                                                             const tile_act *a, int64_t b0, __m512 *acc)
 {
     for (int b = 0; b < kc; b++) {
         const __m512i *p = (const __m512i *)(pk + (size_t)b * NV_Q6_K * 64);
+        const block_q8_K *y[TT];
+        for (int t = 0; t < T; t++)
+            y[t] = (const block_q8_K *)(a->q[t] + (size_t)(b0 + b) * a->qstep);
         __m512i isum[TT];
         for (int t = 0; t < T; t++)
             isum[t] = _mm512_setzero_si512();
@@ -816,7 +930,7 @@ static inline __attribute__((always_inline)) void tile_q6_k(const uint8_t *pk, i
             const __m512i sc = j & 1 ? _mm512_srai_epi32(pair, 16) : _mm512_srai_epi32(_mm512_slli_epi32(pair, 16), 16);
 #pragma GCC unroll 8
             for (int t = 0; t < T; t++) {
-                const int8_t *q = y[t][b].qs + 16 * j;
+                const int8_t *q = y[t]->qs + 16 * j;
                 __m512i i0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w0, _mm512_set1_epi32(load32(q + 0)));
                 __m512i i1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w1, _mm512_set1_epi32(load32(q + 4)));
                 i0 = _mm512_dpbusd_epi32(i0, w2, _mm512_set1_epi32(load32(q + 8)));
@@ -827,17 +941,17 @@ static inline __attribute__((always_inline)) void tile_q6_k(const uint8_t *pk, i
         const __m512 dx = _mm512_load_ps((const float *)(p + 72));
 #pragma GCC unroll 8
         for (int t = 0; t < T; t++) {
-            const int16_t *bs = y[t][b].bsums;
+            const int16_t *bs = y[t]->bsums;
             __m512i o = _mm512_setzero_si512();
             for (int i = 0; i < 8; i++)
                 o = _mm512_dpwssd_epi32(o, _mm512_load_si512(p + 64 + i), _mm512_set1_epi32(load32(bs + 2 * i)));
             const __m512i is = _mm512_sub_epi32(isum[t], _mm512_slli_epi32(o, 5));
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_mul_ps(dx, _mm512_set1_ps(y[t][b].d)), acc[t]);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_mul_ps(dx, _mm512_set1_ps(y[t]->d)), acc[t]);
         }
     }
 }
 
-#define Q6_TILE(T) TILE_FN(tile_q6_k_##T, T, ((void)s, tile_q6_k(pk, kc, T, y, acc)))
+#define Q6_TILE(T) TILE_FN(tile_q6_k_##T, T, ((void)pf, tile_q6_k(pk, kc, T, a, b0, acc)))
 Q6_TILE(1)
 Q6_TILE(2)
 Q6_TILE(3)
@@ -944,7 +1058,8 @@ static void gemm_q6_k(int64_t n, const void *restrict w, size_t row_bytes, int64
 {
     _Alignas(64) uint8_t buf[KC_Q6 * NV_Q6_K * 64];
     const int64_t nb = n / QK_K;
-    gemm_driver(nb, side_offset(nb, sizeof(block_q8_K)), KC_Q6, pack_q6_k, tiles_q6_k, single4_q6_k, FEW_K, w, row_bytes,
+    const act_format f = { sizeof(block_q8_K), 0, 0 }; /* no side table (no prep) */
+    gemm_driver(nb, f, KC_Q6, pack_q6_k, tiles_q6_k, single4_q6_k, FEW_K, w, row_bytes,
                 nrows, act, act_stride, n_tok, out, ldo, buf, packed);
 }
 
@@ -953,7 +1068,8 @@ static void gemm_q4_0(int64_t n, const void *restrict w, size_t row_bytes, int64
 {
     _Alignas(64) uint8_t buf[KC * (NV_Q4_0 * 64 + 32)]; /* blocks, then d */
     const int64_t nb = n / QK4_0;
-    gemm_driver(nb, side_offset(nb, sizeof(block_q8_0)), KC, pack_q4_0,
+    const act_format f = { sizeof(block_q8_0), sizeof(act_side), side_offset(nb, sizeof(block_q8_0)) };
+    gemm_driver(nb, f, KC, pack_q4_0,
                 tiles_q4_0, single4_q4_0, FEW_Q4_0, w, row_bytes, nrows, act, act_stride, n_tok, out, ldo, buf, packed);
 }
 
@@ -962,7 +1078,8 @@ static void gemm_q8_0(int64_t n, const void *restrict w, size_t row_bytes, int64
 {
     _Alignas(64) uint8_t buf[KC * (NV_Q8_0 * 64 + 32)]; /* blocks, then d */
     const int64_t nb = n / QK8_0;
-    gemm_driver(nb, side_offset(nb, sizeof(block_q8_0)), KC, pack_q8_0,
+    const act_format f = { sizeof(block_q8_0), sizeof(act_side), side_offset(nb, sizeof(block_q8_0)) };
+    gemm_driver(nb, f, KC, pack_q8_0,
                 tiles_q8_0, single4_q8_0, FEW_Q8_0, w, row_bytes, nrows, act, act_stride, n_tok, out, ldo, buf, packed);
 }
 
