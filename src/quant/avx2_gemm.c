@@ -185,7 +185,6 @@ static inline __attribute__((always_inline)) void tile_q6_k(int T, int64_t nb, c
                                                              const block_q8_K *const *y, float *out, size_t ldo)
 {
     const block_q6_K *x = (const block_q6_K *)w;
-    const __m256i m4 = _mm256_set1_epi8(0xF), m30 = _mm256_set1_epi8(0x30);
     __m256 acc[K_TOKENS];
 #pragma GCC unroll 4
     for (int j = 0; j < T; j++)
@@ -199,16 +198,8 @@ static inline __attribute__((always_inline)) void tile_q6_k(int T, int64_t nb, c
             s[j] = _mm256_setzero_si256();
 #pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
-            /* levels as q6_k_half in avx2_kquants.c: groups 0..3 of the half */
-            const __m256i ql0 = kt_loadu256(x[b].ql + 64 * h), ql1 = kt_loadu256(x[b].ql + 64 * h + 32);
-            const __m256i qh = kt_loadu256(x[b].qh + 32 * h);
-            const __m256i l[4] = {
-                _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30)),
-                _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
-                                _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30)),
-            };
+            __m256i l[4];
+            kq_q6_k_levels(&x[b], h, l);
 #pragma GCC unroll 4
             for (int g = 0; g < 4; g++) {
                 const __m256i scg = _mm256_shuffle_epi8(sc, kq_pick1(4 * h + g));

@@ -180,24 +180,16 @@ static void vec_dot_q5_k_avx2(int64_t n, float *restrict s, const void *restrict
 
 /* Q6_K ------------------------------------------------------------------- */
 
-/* Half h (elements 128h..128h+127): ql[64h..+32] has the low nibbles of groups
- * 0 and 2 (elements 0-31, 64-95 of the half), ql[64h+32..+32] those of groups
- * 1 and 3; qh bits 2k..2k+1 are group k's top bits. */
+/* Half h (elements 128h..128h+127) of a Q6_K block against the activations. */
 KQ_ALWAYS_INLINE __m256i q6_k_half(__m256i acc, const block_q6_K *x, const int8_t *y8, __m256i sc, int h)
 {
-    const __m256i m4 = _mm256_set1_epi8(0xF), m30 = _mm256_set1_epi8(0x30);
-    const __m256i ql0 = kt_loadu256(x->ql + 64 * h), ql1 = kt_loadu256(x->ql + 64 * h + 32);
-    const __m256i qh = kt_loadu256(x->qh + 32 * h);
-    const __m256i l0 = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
-    const __m256i l1 = _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
-    const __m256i l2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30));
-    const __m256i l3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
-                                       _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+    __m256i l[4];
+    kq_q6_k_levels(x, h, l);
     y8 += 128 * h;
-    const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(l0, kt_loadu256(y8)), _mm256_shuffle_epi8(sc, kq_pick1(4 * h)));
-    const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(l1, kt_loadu256(y8 + 32)), _mm256_shuffle_epi8(sc, kq_pick1(4 * h + 1)));
-    const __m256i p2 = _mm256_madd_epi16(_mm256_maddubs_epi16(l2, kt_loadu256(y8 + 64)), _mm256_shuffle_epi8(sc, kq_pick1(4 * h + 2)));
-    const __m256i p3 = _mm256_madd_epi16(_mm256_maddubs_epi16(l3, kt_loadu256(y8 + 96)), _mm256_shuffle_epi8(sc, kq_pick1(4 * h + 3)));
+    const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(l[0], kt_loadu256(y8)), _mm256_shuffle_epi8(sc, kq_pick1(4 * h)));
+    const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(l[1], kt_loadu256(y8 + 32)), _mm256_shuffle_epi8(sc, kq_pick1(4 * h + 1)));
+    const __m256i p2 = _mm256_madd_epi16(_mm256_maddubs_epi16(l[2], kt_loadu256(y8 + 64)), _mm256_shuffle_epi8(sc, kq_pick1(4 * h + 2)));
+    const __m256i p3 = _mm256_madd_epi16(_mm256_maddubs_epi16(l[3], kt_loadu256(y8 + 96)), _mm256_shuffle_epi8(sc, kq_pick1(4 * h + 3)));
     return _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_add_epi32(p0, p1), _mm256_add_epi32(p2, p3)));
 }
 

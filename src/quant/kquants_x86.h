@@ -70,6 +70,20 @@ KQ_ALWAYS_INLINE __m256i kq_pick2(int a, int b)
     return _mm256_setr_epi16(sa, sa, sa, sa, sb, sb, sb, sb, sa, sa, sa, sa, sb, sb, sb, sb);
 }
 
+/* Q6_K half h (elements 128h..128h+127) as its 4 groups of 32 levels (0..63):
+ * ql[64h..+32] has the low nibbles of groups 0 and 2, ql[64h+32..+32] those
+ * of groups 1 and 3; qh bits 2k..2k+1 are group k's top bits. */
+KQ_ALWAYS_INLINE void kq_q6_k_levels(const block_q6_K *x, int h, __m256i l[4])
+{
+    const __m256i m4 = _mm256_set1_epi8(0xF), m30 = _mm256_set1_epi8(0x30);
+    const __m256i ql0 = kt_loadu256(x->ql + 64 * h), ql1 = kt_loadu256(x->ql + 64 * h + 32);
+    const __m256i qh = kt_loadu256(x->qh + 32 * h);
+    l[0] = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
+    l[1] = _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
+    l[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30));
+    l[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+}
+
 /* The block's fp16 pair (d, dmin) times the activations' d, in lanes 0 and 1. */
 KQ_ALWAYS_INLINE __m128 kq_d_dmin(const void *pair, float yd)
 {
