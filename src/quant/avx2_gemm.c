@@ -86,15 +86,15 @@ static inline __attribute__((always_inline)) void legacy_block(int nibbles, int 
                                                                 __m256 *acc)
 {
     const __m256i ones = _mm256_set1_epi16(1);
-    __m256 dx;
+    float dx;
     __m256i u, x = _mm256_setzero_si256();
     if (nibbles) {
         const block_q4_0 *blk = (const block_q4_0 *)w + b;
-        dx = _mm256_set1_ps(_cvtsh_ss(blk->d));
+        dx = _cvtsh_ss(blk->d);
         u = nibble_levels(blk->qs);
     } else {
         const block_q8_0 *blk = (const block_q8_0 *)w + b;
-        dx = _mm256_set1_ps(_cvtsh_ss(blk->d));
+        dx = _cvtsh_ss(blk->d);
         x = kt_loadu256(blk->qs);
         u = _mm256_abs_epi8(x);
     }
@@ -105,7 +105,7 @@ static inline __attribute__((always_inline)) void legacy_block(int nibbles, int 
         const __m256i isum = nibbles
             ? _mm256_sub_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(u, y), ones), kt_loadu256(side->off))
             : _mm256_madd_epi16(_mm256_maddubs_epi16(u, _mm256_sign_epi8(y, x)), ones);
-        acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dx, _mm256_set1_ps(side->d)), acc[j]);
+        acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(dx * side->d), acc[j]);
     }
 }
 
