@@ -1,40 +1,40 @@
-/* AVX2 tile kernels (kt_gemm, see quant.h) for Q8_0 and Q4_0 weights against
- * Q8_0 activations: up to 2 rows x 4 tokens per register tile, for prompt
- * processing and batched verification on CPUs without AVX-512, and the same
- * kernels for one token (matmul uses them for every n_tok).
+/* AVX2 tile kernels (kt_gemm, see quant.h) for Q8_0, Q4_0, Q4_K and Q6_K
+ * weights: prompt processing and batched verification on CPUs without
+ * AVX-512, and the same kernels for one token (matmul uses them for every
+ * n_tok, so a token's outputs do not depend on its batch).
  *
  * Why: vec_dot per (row, token) redoes the per-block work of the weight row
- * (load, |x| or the nibble unpack, the scale) for every token, and its loop
- * runs about 5 cycles a block; a verification batch of 5 tokens then costs 3-4
- * times one token, which leaves speculative decoding nothing. Here a weight
- * block is loaded and prepared once for the tile's tokens, and the tokens'
- * blocks once for its rows.
+ * (load, |x| or the nibble unpack, the scales) for every token, about 5
+ * cycles a block on a Zen 3 class core; a verification batch of 5 tokens then
+ * cost 3-4 times one token. Here a weight block is loaded and prepared once
+ * for up to MAX_TOKENS tokens.
  *
- * Batch invariance. Each output (row r, token t) is one chain of 8-lane float
- * vectors over the row's blocks in order, starting from 0:
- *   acc = fma(float(isum8_b), broadcast(d_x[b] * d_y[b]), acc)
- * where isum8_b holds the block's exact integer dot as 8 partial sums (lane j:
- * elements 4j..4j+3 and 16+4j..16+4j+3, as VPMADDUBSW + VPMADDWD pair them),
- * then out = kt_hsum256_ps(acc). Integer arithmetic is exact, so these are the
- * same ops whatever the tile size, the output's slot in it, the number of
- * tokens or the thread split.
- *  - Q8_0: |x| times y with x's sign (VPSIGNB), exact for y in -127..127
- *    (all the activation quantizer writes), as in legacy_avx2.h.
- *  - Q4_0: the unsigned levels 0..15 times y, minus 8 times y (the second
- *    byte dot is per token and block, shared by the tile's rows).
+ * Batch invariance: each output (row r, token t) is one chain of float ops
+ * over the row's blocks in order, whatever the tile, the output's slot in it,
+ * the number of tokens and the thread split; integer sums are exact, so how
+ * they are formed does not matter.
+ *  - Q8_0, Q4_K, Q6_K: one row at a time (one read stream; two rows side by
+ *    side measured slower for one token), the tokens' activations reused
+ *    from L1. Q8_0: 8-lane chains (even and odd blocks), then a horizontal
+ *    sum; |x| times y with x's sign (VPSIGNB), exact for y in -127..127 (all
+ *    the activation quantizer writes). Q4_K, Q6_K: the float ops of their
+ *    vec_dot (avx2_kquants.c), so also its bits.
+ *  - Q4_0: 8 rows per register, one per lane, repacked at load (see
+ *    group_q4_0): a scalar chain per output, no horizontal sum.
  * Tokens go in blocks of TOKEN_BLOCK, so that their activations stay in L2
  * while the thread's rows stream past them once per block. */
 #include "quant.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include <stddef.h>
+#include <string.h>
 
 #include "blocks.h"
 #include "kquants_x86.h"
 #include "simd_x86.h"
 
 #define MAX_TOKENS 4    /* tokens per register tile */
-#define LEGACY_TOKENS 4 /* legacy: 8 accumulators */
 #define K_TOKENS 4      /* K-quants: 8 accumulators and 4 sums */
 #define TOKEN_BLOCK 32  /* tokens whose activations one pass over the rows serves */
 
@@ -43,35 +43,6 @@
  * spills them. */
 #define KEEP_IN_REGISTER(v) __asm__("" : "+x"(v))
 
-/* ---- legacy: Q8_0 and Q4_0 weights, Q8_0 activations ---------------------
- * prep writes a side table after the activation row's blocks: per block d_y
- * as a float and, for Q4_0, the 8 partial sums of 8 * y that the offset of the
- * levels takes off (exact integers, so the same as subtracting them before
- * the pairwise VPMADDWD, as vec_dot does). */
-typedef struct {
-    int32_t off[8];
-    float d;
-} act_side;
-
-static inline size_t side_offset(int64_t nb) { return ((size_t)nb * sizeof(block_q8_0) + 63) & ~(size_t)63; }
-
-static inline void prep_legacy(int64_t n, void *row, int nibbles)
-{
-    const int64_t nb = n / QK8_0;
-    const block_q8_0 *y = row;
-    act_side *side = (act_side *)((uint8_t *)row + side_offset(nb));
-    for (int64_t b = 0; b < nb; b++) {
-        const __m256i off = nibbles ? _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(8), kt_loadu256(y[b].qs)),
-                                                        _mm256_set1_epi16(1))
-                                    : _mm256_setzero_si256();
-        _mm256_storeu_si256((__m256i *)side[b].off, off);
-        side[b].d = _cvtsh_ss(y[b].d);
-    }
-}
-
-static void prep_q8_0(int64_t n, void *row) { prep_legacy(n, row, 0); }
-static void prep_q4_0(int64_t n, void *row) { prep_legacy(n, row, 1); }
-
 /* 16 bytes of packed nibbles -> 32 levels: elements 0..15 (low nibbles), then 16..31. */
 static inline __m256i nibble_levels(const uint8_t *qs)
 {
@@ -79,57 +50,188 @@ static inline __m256i nibble_levels(const uint8_t *qs)
     return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), _mm256_set1_epi8(0x0f));
 }
 
-/* Block b of one row (w) against T tokens (activation rows act[j], prepped),
- * into acc[j]. */
-static inline __attribute__((always_inline)) void legacy_block(int nibbles, int T, int64_t b, const uint8_t *w,
-                                                                const uint8_t *const *act, size_t side_at,
-                                                                __m256 *acc)
+static inline int32_t load32(const void *p)
 {
-    const __m256i ones = _mm256_set1_epi16(1);
-    float dx;
-    __m256i u, x = _mm256_setzero_si256();
-    if (nibbles) {
-        const block_q4_0 *blk = (const block_q4_0 *)w + b;
-        dx = _cvtsh_ss(blk->d);
-        u = nibble_levels(blk->qs);
-    } else {
-        const block_q8_0 *blk = (const block_q8_0 *)w + b;
-        dx = _cvtsh_ss(blk->d);
-        x = kt_loadu256(blk->qs);
-        u = _mm256_abs_epi8(x);
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* ---- Q8_0 and Q4_0 weights, Q8_0 activations ----------------------------
+ * prep writes a side table after the activation row's blocks: per block d_y
+ * as a float and the integer sum of its 32 levels times 8 (the Q4_0 offset). */
+typedef struct {
+    int32_t off;
+    float d;
+} act_side;
+
+static inline size_t side_offset(int64_t nb) { return ((size_t)nb * sizeof(block_q8_0) + 63) & ~(size_t)63; }
+
+static void prep_legacy(int64_t n, void *row)
+{
+    const int64_t nb = n / QK8_0;
+    const block_q8_0 *y = row;
+    act_side *side = (act_side *)((uint8_t *)row + side_offset(nb));
+    for (int64_t b = 0; b < nb; b++) {
+        const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(8), kt_loadu256(y[b].qs)),
+                                            _mm256_set1_epi16(1));
+        side[b].off = kt_hsum128_epi32(_mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1)));
+        side[b].d = _cvtsh_ss(y[b].d);
     }
+}
+
+/* Q8_0, one row against T tokens, all blocks: per output two chains of 8
+ * lanes, even and odd blocks (one chain's FMA latency would bound a single
+ * token), acc = fma(float(isum8), broadcast(d_x * d_y), acc), then
+ * out = hsum(even + odd). */
+static inline __attribute__((always_inline)) void q8_0_block(int T, int64_t b, const uint8_t *w,
+                                                              const uint8_t *const *act, size_t side_at, __m256 *acc)
+{
+    const block_q8_0 *blk = (const block_q8_0 *)w + b;
+    const float dx = _cvtsh_ss(blk->d);
+    const __m256i x = kt_loadu256(blk->qs), u = _mm256_abs_epi8(x);
 #pragma GCC unroll 4
     for (int j = 0; j < T; j++) {
         const __m256i y = kt_loadu256(((const block_q8_0 *)act[j] + b)->qs);
         const act_side *side = (const act_side *)(act[j] + side_at) + b;
-        const __m256i isum = nibbles
-            ? _mm256_sub_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(u, y), ones), kt_loadu256(side->off))
-            : _mm256_madd_epi16(_mm256_maddubs_epi16(u, _mm256_sign_epi8(y, x)), ones);
+        const __m256i isum = _mm256_madd_epi16(_mm256_maddubs_epi16(u, _mm256_sign_epi8(y, x)), _mm256_set1_epi16(1));
         acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(dx * side->d), acc[j]);
     }
 }
 
-/* One row against T tokens, all blocks: per output two chains, even and odd
- * blocks (one chain's FMA latency would bound a single token), then
- * out = hsum(even + odd). */
-static inline __attribute__((always_inline)) void tile_legacy(int nibbles, int T, int64_t nb, const uint8_t *w,
-                                                               const uint8_t *const *act, float *out, size_t ldo)
+static inline __attribute__((always_inline)) void tile_q8_0(int T, int64_t nb, const uint8_t *w,
+                                                             const uint8_t *const *act, float *out, size_t ldo)
 {
     const size_t side_at = side_offset(nb);
-    __m256 even[LEGACY_TOKENS], odd[LEGACY_TOKENS];
+    __m256 even[MAX_TOKENS], odd[MAX_TOKENS];
 #pragma GCC unroll 4
     for (int j = 0; j < T; j++)
         even[j] = odd[j] = _mm256_setzero_ps();
     int64_t b = 0;
     for (; b + 2 <= nb; b += 2) {
-        legacy_block(nibbles, T, b, w, act, side_at, even);
-        legacy_block(nibbles, T, b + 1, w, act, side_at, odd);
+        q8_0_block(T, b, w, act, side_at, even);
+        q8_0_block(T, b + 1, w, act, side_at, odd);
     }
     if (b < nb)
-        legacy_block(nibbles, T, b, w, act, side_at, even);
+        q8_0_block(T, b, w, act, side_at, even);
 #pragma GCC unroll 4
     for (int j = 0; j < T; j++)
         out[(size_t)j * ldo] = kt_hsum256_ps(_mm256_add_ps(even[j], odd[j]));
+}
+
+/* Q4_0: 8 rows per register, one per 32-bit lane, so that a block's integer
+ * dot ends in its row's lane with no horizontal sum. Packed group of 8 rows:
+ * per block the 8 rows' d (f16, 16 bytes), then 4 vectors where dword L of
+ * vector k is bytes 4k..4k+3 of row L's nibbles (elements 4k..4k+3 low,
+ * 16+4k.. high): 144 bytes, exactly the 8 rows' blocks, so whole matrices are
+ * repacked at load (repack) and read as one stream; otherwise groups are
+ * packed on the fly, a chunk of blocks at a time. Per output (row, token) the
+ * float chain is acc = fma(float(isum_b), d_x[b] * d_y[b], acc) over the
+ * blocks in order, from 0: one lane of the group kernel, or the scalar chain
+ * of the rows past the last full group, the same ops either way.
+ * VPMADDUBSW of the unsigned levels (0..15) with the token's 4 bytes
+ * broadcast gives pair sums of at most 2 * 15 * 127; the 8 of a block add up
+ * in int16 without overflow, then one VPMADDWD, minus 8 * sum(y). */
+#define GROUP 8
+#define Q4_PACKED_BLOCK (GROUP * sizeof(block_q4_0)) /* 144 */
+#define Q4_CHUNK 32                                  /* blocks packed at a time on the fly */
+
+static inline void pack_q4_0_block(const uint8_t *w, size_t row_bytes, int64_t b, uint8_t *dst)
+{
+    const uint8_t *x[GROUP];
+    for (int l = 0; l < GROUP; l++) {
+        x[l] = w + (size_t)l * row_bytes + (size_t)b * sizeof(block_q4_0);
+        memcpy(dst + 2 * l, x[l], 2);
+    }
+#define QS(l) kt_loadu128(x[l] + offsetof(block_q4_0, qs))
+    const __m256i a0 = _mm256_set_m128i(QS(4), QS(0)), a1 = _mm256_set_m128i(QS(5), QS(1));
+    const __m256i a2 = _mm256_set_m128i(QS(6), QS(2)), a3 = _mm256_set_m128i(QS(7), QS(3));
+#undef QS
+    /* 128-bit lane h of t0: dwords 0, 1 of rows 4h, 4h+1 interleaved; t2 the same for rows 4h+2, 4h+3 */
+    const __m256i t0 = _mm256_unpacklo_epi32(a0, a1), t1 = _mm256_unpackhi_epi32(a0, a1);
+    const __m256i t2 = _mm256_unpacklo_epi32(a2, a3), t3 = _mm256_unpackhi_epi32(a2, a3);
+    __m256i *v = (__m256i *)(dst + 16);
+    _mm256_storeu_si256(v + 0, _mm256_unpacklo_epi64(t0, t2));
+    _mm256_storeu_si256(v + 1, _mm256_unpackhi_epi64(t0, t2));
+    _mm256_storeu_si256(v + 2, _mm256_unpacklo_epi64(t1, t3));
+    _mm256_storeu_si256(v + 3, _mm256_unpackhi_epi64(t1, t3));
+}
+
+/* Blocks b0..b0+kc of a packed group against T tokens; acc[j] carries the
+ * 8 rows' chains. */
+static inline __attribute__((always_inline)) void group_q4_0(int T, const uint8_t *pk, int64_t b0, int64_t kc,
+                                                              const uint8_t *const *act, size_t side_at, __m256 *acc)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
+    for (int64_t b = 0; b < kc; b++) {
+        const uint8_t *blk = pk + (size_t)b * Q4_PACKED_BLOCK;
+        const __m256 dx = _mm256_cvtph_ps(kt_loadu128(blk));
+        __m256i lv[8];
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            const __m256i v = kt_loadu256(blk + 16 + 32 * k);
+            lv[k] = _mm256_and_si256(v, m4);
+            lv[4 + k] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        }
+#pragma GCC unroll 4
+        for (int j = 0; j < T; j++) {
+            const int8_t *y = ((const block_q8_0 *)act[j] + b0 + b)->qs;
+            const act_side *side = (const act_side *)(act[j] + side_at) + b0 + b;
+            __m256i s = _mm256_maddubs_epi16(lv[0], _mm256_set1_epi32(load32(y)));
+#pragma GCC unroll 8
+            for (int k = 1; k < 8; k++) {
+                s = _mm256_add_epi16(s, _mm256_maddubs_epi16(lv[k], _mm256_set1_epi32(load32(y + 4 * k))));
+                KEEP_IN_REGISTER(s);
+            }
+            const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(s, ones), _mm256_set1_epi32(side->off));
+            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dx, _mm256_set1_ps(side->d)), acc[j]);
+        }
+    }
+}
+
+/* 8 rows at w (packed, or file layout packed here chunk by chunk) against T tokens. */
+static inline __attribute__((always_inline)) void tile_q4_0_group(int T, int64_t nb, const uint8_t *w,
+                                                                   size_t row_bytes, int packed,
+                                                                   const uint8_t *const *act, float *out, size_t ldo)
+{
+    const size_t side_at = side_offset(nb);
+    __m256 acc[MAX_TOKENS];
+#pragma GCC unroll 4
+    for (int j = 0; j < T; j++)
+        acc[j] = _mm256_setzero_ps();
+    if (packed) {
+        group_q4_0(T, w, 0, nb, act, side_at, acc);
+    } else {
+        uint8_t buf[Q4_CHUNK * Q4_PACKED_BLOCK];
+        for (int64_t b0 = 0; b0 < nb; b0 += Q4_CHUNK) {
+            const int64_t kc = nb - b0 < Q4_CHUNK ? nb - b0 : Q4_CHUNK;
+            for (int64_t b = 0; b < kc; b++)
+                pack_q4_0_block(w, row_bytes, b0 + b, buf + (size_t)b * Q4_PACKED_BLOCK);
+            group_q4_0(T, buf, b0, kc, act, side_at, acc);
+        }
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < T; j++)
+        _mm256_storeu_ps(out + (size_t)j * ldo, acc[j]);
+}
+
+/* A row past the last full group (file layout) against one token: the same
+ * integers, then the same chain as a group lane. */
+static float row_q4_0(int64_t nb, const uint8_t *w, const uint8_t *act)
+{
+    const size_t side_at = side_offset(nb);
+    __m128 acc = _mm_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const block_q4_0 *x = (const block_q4_0 *)w + b;
+        const act_side *side = (const act_side *)(act + side_at) + b;
+        const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(nibble_levels(x->qs),
+                                                                 kt_loadu256(((const block_q8_0 *)act + b)->qs)),
+                                            _mm256_set1_epi16(1));
+        const int isum =
+            kt_hsum128_epi32(_mm_add_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1))) - side->off;
+        acc = _mm_fmadd_ss(_mm_set_ss((float)isum), _mm_set_ss(_cvtsh_ss(x->d) * side->d), acc);
+    }
+    return _mm_cvtss_f32(acc);
 }
 
 /* ---- K-quants: Q4_K and Q6_K weights, Q8_K activations, K_TOKENS a tile ----
@@ -235,23 +337,16 @@ typedef void (*tile_fn)(int64_t n_blocks, const uint8_t *w, const uint8_t *const
     {                                                                                                   \
         CALL;                                                                                           \
     }
-#define LEGACY_TILES(X, NIB)                                                                          \
-    TILE_FN(X##_t1, tile_legacy(NIB, 1, nb, w, act, out, ldo))                                        \
-    TILE_FN(X##_t2, tile_legacy(NIB, 2, nb, w, act, out, ldo))                                        \
-    TILE_FN(X##_t3, tile_legacy(NIB, 3, nb, w, act, out, ldo))                                        \
-    TILE_FN(X##_t4, tile_legacy(NIB, 4, nb, w, act, out, ldo))                                        \
-    static const tile_fn X##_tiles[MAX_TOKENS] = { X##_t1, X##_t2, X##_t3, X##_t4 };
-#define K_TILES(X)                                                                                    \
-    TILE_FN(X##_t1, tile_##X(1, nb, w, (const block_q8_K *const *)act, out, ldo))                     \
-    TILE_FN(X##_t2, tile_##X(2, nb, w, (const block_q8_K *const *)act, out, ldo))                     \
-    TILE_FN(X##_t3, tile_##X(3, nb, w, (const block_q8_K *const *)act, out, ldo))                     \
-    TILE_FN(X##_t4, tile_##X(4, nb, w, (const block_q8_K *const *)act, out, ldo))                     \
+#define ROW_TILES(X, ACT)                                                                             \
+    TILE_FN(X##_t1, tile_##X(1, nb, w, (ACT)act, out, ldo))                                           \
+    TILE_FN(X##_t2, tile_##X(2, nb, w, (ACT)act, out, ldo))                                           \
+    TILE_FN(X##_t3, tile_##X(3, nb, w, (ACT)act, out, ldo))                                           \
+    TILE_FN(X##_t4, tile_##X(4, nb, w, (ACT)act, out, ldo))                                           \
     static const tile_fn X##_tiles[MAX_TOKENS] = { X##_t1, X##_t2, X##_t3, X##_t4 };
 
-LEGACY_TILES(q8_0, 0)
-LEGACY_TILES(q4_0, 1)
-K_TILES(q4_k)
-K_TILES(q6_k)
+ROW_TILES(q8_0, const uint8_t *const *)
+ROW_TILES(q4_k, const block_q8_K *const *)
+ROW_TILES(q6_k, const block_q8_K *const *)
 
 /* Every row, one at a time (one read stream: two rows side by side measured
  * slower for one token), against tiles of up to tt tokens, in blocks of
@@ -283,13 +378,66 @@ static void run_rows(const tile_fn *tiles, int tt, int64_t nb, const void *restr
         run_rows(TILES, TT, n / (BLOCK), w, row_bytes, nrows, act, act_stride, n_tok, out, ldo);             \
     }
 
-GEMM_FN(gemm_q8_0, q8_0_tiles, LEGACY_TOKENS, QK8_0)
-GEMM_FN(gemm_q4_0, q4_0_tiles, LEGACY_TOKENS, QK8_0)
+GEMM_FN(gemm_q8_0, q8_0_tiles, MAX_TOKENS, QK8_0)
 GEMM_FN(gemm_q4_k, q4_k_tiles, K_TOKENS, QK_K)
 GEMM_FN(gemm_q6_k, q6_k_tiles, K_TOKENS, QK_K)
 
-static const kt_gemm gemm_q8_0_avx2 = { 1, prep_q8_0, gemm_q8_0, NULL };
-static const kt_gemm gemm_q4_0_avx2 = { 1, prep_q4_0, gemm_q4_0, NULL };
+typedef void (*group_fn)(int64_t nb, const uint8_t *w, size_t row_bytes, int packed, const uint8_t *const *act,
+                         float *out, size_t ldo);
+#define GROUP_FN(T)                                                                                             \
+    static void q4_0_group_t##T(int64_t nb, const uint8_t *w, size_t row_bytes, int packed,                     \
+                                const uint8_t *const *act, float *out, size_t ldo)                              \
+    {                                                                                                           \
+        tile_q4_0_group(T, nb, w, row_bytes, packed, act, out, ldo);                                            \
+    }
+GROUP_FN(1)
+GROUP_FN(2)
+GROUP_FN(3)
+GROUP_FN(4)
+static const group_fn q4_0_groups[MAX_TOKENS] = { q4_0_group_t1, q4_0_group_t2, q4_0_group_t3, q4_0_group_t4 };
+
+/* Q4_0: groups of 8 rows (packed: as repacked at load, the rows of every full
+ * group; the rows past the last full group keep the file layout) against
+ * token tiles, in blocks of TOKEN_BLOCK tokens; the last rows one by one. */
+static void gemm_q4_0(int64_t n, const void *restrict w, size_t row_bytes, int64_t nrows, const void *restrict act,
+                      size_t act_stride, int n_tok, float *restrict out, size_t ldo, int packed)
+{
+    const int64_t nb = n / QK4_0;
+    const uint8_t *wb = w, *ab = act;
+    const int64_t full = nrows / GROUP * GROUP;
+    for (int t0 = 0; t0 < n_tok; t0 += TOKEN_BLOCK) {
+        const int t_end = t0 + TOKEN_BLOCK < n_tok ? t0 + TOKEN_BLOCK : n_tok;
+        for (int64_t r = 0; r < full; r += GROUP)
+            for (int t = t0; t < t_end; t += MAX_TOKENS) {
+                const int T = t_end - t < MAX_TOKENS ? t_end - t : MAX_TOKENS;
+                const uint8_t *rows_act[MAX_TOKENS];
+                for (int j = 0; j < T; j++)
+                    rows_act[j] = ab + (size_t)(t + j) * act_stride;
+                q4_0_groups[T - 1](nb, wb + (size_t)r * row_bytes, row_bytes, packed, rows_act,
+                                   out + (size_t)t * ldo + r, ldo);
+            }
+    }
+    for (int64_t r = full; r < nrows; r++)
+        for (int t = 0; t < n_tok; t++)
+            out[(size_t)t * ldo + r] = row_q4_0(nb, wb + (size_t)r * row_bytes, ab + (size_t)t * act_stride);
+}
+
+/* Every full group of 8 rows into its packed layout, in place of the same
+ * bytes; the rows past the last full group copied as they are. */
+static void repack_q4_0(int64_t n, const void *src, size_t row_bytes, int64_t nrows, void *dst)
+{
+    const int64_t nb = n / QK4_0, full = nrows / GROUP * GROUP;
+    const uint8_t *s = src;
+    uint8_t *d = dst;
+    for (int64_t r = 0; r < full; r += GROUP)
+        for (int64_t b = 0; b < nb; b++)
+            pack_q4_0_block(s + (size_t)r * row_bytes, row_bytes, b,
+                            d + (size_t)r * row_bytes + (size_t)b * Q4_PACKED_BLOCK);
+    memcpy(d + (size_t)full * row_bytes, s + (size_t)full * row_bytes, (size_t)(nrows - full) * row_bytes);
+}
+
+static const kt_gemm gemm_q8_0_avx2 = { 1, prep_legacy, gemm_q8_0, NULL };
+static const kt_gemm gemm_q4_0_avx2 = { GROUP, prep_legacy, gemm_q4_0, repack_q4_0 };
 static const kt_gemm gemm_q4_k_avx2 = { 1, NULL, gemm_q4_k, NULL };
 static const kt_gemm gemm_q6_k_avx2 = { 1, NULL, gemm_q6_k, NULL };
 
