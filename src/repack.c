@@ -1,7 +1,8 @@
 /* Repacking at load: the matrices whose tile kernel has a layout of its own
- * (kt_gemm.repack: Q4_0, Q8_0 and Q4_K on AVX-512 VNNI, 16 rows interleaved) are
- * rewritten once into anonymous memory, so that decoding reads one sequential
- * stream per 16 rows and does no packing per token. The file stays mapped and
+ * (kt_gemm.repack: Q4_0, Q8_0 and Q4_K on AVX-512 VNNI, 16 rows interleaved;
+ * Q4_0 and Q8_0 on AVX2, 8 rows) are rewritten once into anonymous memory, so
+ * that decoding reads one sequential stream per row group and does no packing
+ * per token. The file stays mapped and
  * untouched; the pages of a repacked matrix are then dropped from this
  * process (MADV_DONTNEED: they stay in the page cache), so the resident size
  * grows by nothing but rounding. KESTREL_REPACK=0 turns it off. */

@@ -13,14 +13,13 @@
  * over the row's blocks in order, whatever the tile, the output's slot in it,
  * the number of tokens and the thread split; integer sums are exact, so how
  * they are formed does not matter.
- *  - Q8_0, Q4_K, Q6_K: one row at a time (one read stream; two rows side by
- *    side measured slower for one token), the tokens' activations reused
- *    from L1. Q8_0: 8-lane chains (even and odd blocks), then a horizontal
- *    sum; |x| times y with x's sign (VPSIGNB), exact for y in -127..127 (all
- *    the activation quantizer writes). Q4_K, Q6_K: the float ops of their
- *    vec_dot (avx2_kquants.c), so also its bits.
- *  - Q4_0: 8 rows per register, one per lane, repacked at load (see
- *    group_q4_0): a scalar chain per output, no horizontal sum.
+ *  - Q8_0, Q4_0: 8 rows per register, one per lane, repacked at load into
+ *    groups of 8 rows (see group_run): a scalar chain per output,
+ *    acc = fma(float(isum_b), d_x[b] * d_y[b], acc), no horizontal sum.
+ *  - Q4_K, Q6_K: one row at a time (one read stream; two rows side by side
+ *    measured slower for one token), the tokens' activations reused from L1;
+ *    per output the float ops of their vec_dot (avx2_kquants.c), so also its
+ *    bits.
  * Tokens go in blocks of TOKEN_BLOCK, so that their activations stay in L2
  * while the thread's rows stream past them once per block. */
 #include "quant.h"
@@ -80,134 +79,131 @@ static void prep_legacy(int64_t n, void *row)
     }
 }
 
-/* Q8_0, one row against T tokens, all blocks: per output two chains of 8
- * lanes, even and odd blocks (one chain's FMA latency would bound a single
- * token), acc = fma(float(isum8), broadcast(d_x * d_y), acc), then
- * out = hsum(even + odd). */
-static inline __attribute__((always_inline)) void q8_0_block(int T, int64_t b, const uint8_t *w,
-                                                              const uint8_t *const *act, size_t side_at, __m256 *acc)
-{
-    const block_q8_0 *blk = (const block_q8_0 *)w + b;
-    const float dx = _cvtsh_ss(blk->d);
-    const __m256i x = kt_loadu256(blk->qs), u = _mm256_abs_epi8(x);
-#pragma GCC unroll 4
-    for (int j = 0; j < T; j++) {
-        const __m256i y = kt_loadu256(((const block_q8_0 *)act[j] + b)->qs);
-        const act_side *side = (const act_side *)(act[j] + side_at) + b;
-        const __m256i isum = _mm256_madd_epi16(_mm256_maddubs_epi16(u, _mm256_sign_epi8(y, x)), _mm256_set1_epi16(1));
-        acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(dx * side->d), acc[j]);
-    }
-}
-
-static inline __attribute__((always_inline)) void tile_q8_0(int T, int64_t nb, const uint8_t *w,
-                                                             const uint8_t *const *act, float *out, size_t ldo)
-{
-    const size_t side_at = side_offset(nb);
-    __m256 even[MAX_TOKENS], odd[MAX_TOKENS];
-#pragma GCC unroll 4
-    for (int j = 0; j < T; j++)
-        even[j] = odd[j] = _mm256_setzero_ps();
-    int64_t b = 0;
-    for (; b + 2 <= nb; b += 2) {
-        q8_0_block(T, b, w, act, side_at, even);
-        q8_0_block(T, b + 1, w, act, side_at, odd);
-    }
-    if (b < nb)
-        q8_0_block(T, b, w, act, side_at, even);
-#pragma GCC unroll 4
-    for (int j = 0; j < T; j++)
-        out[(size_t)j * ldo] = kt_hsum256_ps(_mm256_add_ps(even[j], odd[j]));
-}
-
-/* Q4_0: 8 rows per register, one per 32-bit lane, so that a block's integer
- * dot ends in its row's lane with no horizontal sum. Packed group of 8 rows:
- * per block the 8 rows' d (f16, 16 bytes), then 4 vectors where dword L of
- * vector k is bytes 4k..4k+3 of row L's nibbles (elements 4k..4k+3 low,
- * 16+4k.. high): 144 bytes, exactly the 8 rows' blocks, so whole matrices are
- * repacked at load (repack) and read as one stream; otherwise groups are
- * packed on the fly, a chunk of blocks at a time. Per output (row, token) the
+/* Q8_0 and Q4_0: 8 rows per register, one per 32-bit lane, so that a block's
+ * integer dot ends in its row's lane with no horizontal sum. Packed group of
+ * 8 rows: per block the 8 rows' d (f16, 16 bytes), then vectors where dword L
+ * of vector k is bytes 4k..4k+3 of row L's quants (Q4_0: 4 vectors, nibbles
+ * of elements 4k..4k+3 low, 16+4k.. high; Q8_0: 8 vectors): exactly the 8
+ * rows' blocks (144 or 272 bytes), so whole matrices are repacked at load
+ * (repack) and read as one stream; otherwise groups are packed on the fly, a
+ * chunk of blocks at a time. Per output (row, token) the
  * float chain is acc = fma(float(isum_b), d_x[b] * d_y[b], acc) over the
  * blocks in order, from 0: one lane of the group kernel, or the scalar chain
  * of the rows past the last full group, the same ops either way.
- * VPMADDUBSW of the unsigned levels (0..15) with the token's 4 bytes
+ * Q4_0: VPMADDUBSW of the unsigned levels (0..15) with the token's 4 bytes
  * broadcast gives pair sums of at most 2 * 15 * 127; the 8 of a block add up
  * in int16 without overflow, then one VPMADDWD, minus 8 * sum(y). */
 #define GROUP 8
-#define Q4_PACKED_BLOCK (GROUP * sizeof(block_q4_0)) /* 144 */
-#define Q4_CHUNK 32                                  /* blocks packed at a time on the fly */
+#define CHUNK 16 /* blocks packed at a time on the fly */
 
-static inline void pack_q4_0_block(const uint8_t *w, size_t row_bytes, int64_t b, uint8_t *dst)
+/* 16 bytes at x[l] + off of each of the 8 rows -> 4 vectors at dst, dword L
+ * of vector k = bytes 4k..4k+3 of row L. */
+static inline void transpose8x4(const uint8_t *const *x, size_t off, uint8_t *dst)
 {
-    const uint8_t *x[GROUP];
-    for (int l = 0; l < GROUP; l++) {
-        x[l] = w + (size_t)l * row_bytes + (size_t)b * sizeof(block_q4_0);
-        memcpy(dst + 2 * l, x[l], 2);
-    }
-#define QS(l) kt_loadu128(x[l] + offsetof(block_q4_0, qs))
-    const __m256i a0 = _mm256_set_m128i(QS(4), QS(0)), a1 = _mm256_set_m128i(QS(5), QS(1));
-    const __m256i a2 = _mm256_set_m128i(QS(6), QS(2)), a3 = _mm256_set_m128i(QS(7), QS(3));
-#undef QS
+#define ROW16(l) kt_loadu128(x[l] + off)
+    const __m256i a0 = _mm256_set_m128i(ROW16(4), ROW16(0)), a1 = _mm256_set_m128i(ROW16(5), ROW16(1));
+    const __m256i a2 = _mm256_set_m128i(ROW16(6), ROW16(2)), a3 = _mm256_set_m128i(ROW16(7), ROW16(3));
+#undef ROW16
     /* 128-bit lane h of t0: dwords 0, 1 of rows 4h, 4h+1 interleaved; t2 the same for rows 4h+2, 4h+3 */
     const __m256i t0 = _mm256_unpacklo_epi32(a0, a1), t1 = _mm256_unpackhi_epi32(a0, a1);
     const __m256i t2 = _mm256_unpacklo_epi32(a2, a3), t3 = _mm256_unpackhi_epi32(a2, a3);
-    __m256i *v = (__m256i *)(dst + 16);
+    __m256i *v = (__m256i *)dst;
     _mm256_storeu_si256(v + 0, _mm256_unpacklo_epi64(t0, t2));
     _mm256_storeu_si256(v + 1, _mm256_unpackhi_epi64(t0, t2));
     _mm256_storeu_si256(v + 2, _mm256_unpacklo_epi64(t1, t3));
     _mm256_storeu_si256(v + 3, _mm256_unpackhi_epi64(t1, t3));
 }
 
+/* Block b of 8 rows (file layout at w) into its packed form at dst: the 8 d,
+ * then the quants transposed, 16 bytes of each row at a time. */
+static inline void pack_group_block(const uint8_t *w, size_t row_bytes, size_t block_bytes, int64_t b, uint8_t *dst)
+{
+    const uint8_t *x[GROUP];
+    for (int l = 0; l < GROUP; l++) {
+        x[l] = w + (size_t)l * row_bytes + (size_t)b * block_bytes;
+        memcpy(dst + 2 * l, x[l], 2);
+    }
+    for (size_t h = 0; 2 + 16 * h < block_bytes; h++)
+        transpose8x4(x, 2 + 16 * h, dst + 16 + 128 * h);
+}
+
 /* Blocks b0..b0+kc of a packed group against T tokens; acc[j] carries the
- * 8 rows' chains. */
-static inline __attribute__((always_inline)) void group_q4_0(int T, const uint8_t *pk, int64_t b0, int64_t kc,
-                                                              const uint8_t *const *act, size_t side_at, __m256 *acc)
+ * 8 rows' chains. Q8_0 (nibbles = 0): per 4 bytes |x| times y with x's
+ * sign, VPMADDWD per vector (int16 pair sums reach 2 * 128 * 127). */
+static inline __attribute__((always_inline)) void group_run(int nibbles, int T, const uint8_t *pk, int64_t b0,
+                                                             int64_t kc, const uint8_t *const *act, size_t side_at,
+                                                             __m256 *acc)
 {
     const __m256i m4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
+    const size_t packed_block = GROUP * (nibbles ? sizeof(block_q4_0) : sizeof(block_q8_0));
     for (int64_t b = 0; b < kc; b++) {
-        const uint8_t *blk = pk + (size_t)b * Q4_PACKED_BLOCK;
+        const uint8_t *blk = pk + (size_t)b * packed_block;
         const __m256 dx = _mm256_cvtph_ps(kt_loadu128(blk));
-        __m256i lv[8];
+        __m256i isum[MAX_TOKENS];
+        if (nibbles) {
+            __m256i lv[8];
 #pragma GCC unroll 4
-        for (int k = 0; k < 4; k++) {
-            const __m256i v = kt_loadu256(blk + 16 + 32 * k);
-            lv[k] = _mm256_and_si256(v, m4);
-            lv[4 + k] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            for (int k = 0; k < 4; k++) {
+                const __m256i v = kt_loadu256(blk + 16 + 32 * k);
+                lv[k] = _mm256_and_si256(v, m4);
+                lv[4 + k] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            }
+#pragma GCC unroll 4
+            for (int j = 0; j < T; j++) {
+                const int8_t *y = ((const block_q8_0 *)act[j] + b0 + b)->qs;
+                __m256i s = _mm256_maddubs_epi16(lv[0], _mm256_set1_epi32(load32(y)));
+#pragma GCC unroll 8
+                for (int k = 1; k < 8; k++) {
+                    s = _mm256_add_epi16(s, _mm256_maddubs_epi16(lv[k], _mm256_set1_epi32(load32(y + 4 * k))));
+                    KEEP_IN_REGISTER(s);
+                }
+                const act_side *side = (const act_side *)(act[j] + side_at) + b0 + b;
+                isum[j] = _mm256_sub_epi32(_mm256_madd_epi16(s, ones), _mm256_set1_epi32(side->off));
+            }
+        } else {
+#pragma GCC unroll 4
+            for (int j = 0; j < T; j++)
+                isum[j] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+            for (int k = 0; k < 8; k++) {
+                const __m256i x = kt_loadu256(blk + 16 + 32 * k), u = _mm256_abs_epi8(x);
+#pragma GCC unroll 4
+                for (int j = 0; j < T; j++) {
+                    const int8_t *y = ((const block_q8_0 *)act[j] + b0 + b)->qs;
+                    const __m256i yk = _mm256_sign_epi8(_mm256_set1_epi32(load32(y + 4 * k)), x);
+                    isum[j] = _mm256_add_epi32(isum[j], _mm256_madd_epi16(_mm256_maddubs_epi16(u, yk), ones));
+                    KEEP_IN_REGISTER(isum[j]);
+                }
+            }
         }
 #pragma GCC unroll 4
         for (int j = 0; j < T; j++) {
-            const int8_t *y = ((const block_q8_0 *)act[j] + b0 + b)->qs;
             const act_side *side = (const act_side *)(act[j] + side_at) + b0 + b;
-            __m256i s = _mm256_maddubs_epi16(lv[0], _mm256_set1_epi32(load32(y)));
-#pragma GCC unroll 8
-            for (int k = 1; k < 8; k++) {
-                s = _mm256_add_epi16(s, _mm256_maddubs_epi16(lv[k], _mm256_set1_epi32(load32(y + 4 * k))));
-                KEEP_IN_REGISTER(s);
-            }
-            const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(s, ones), _mm256_set1_epi32(side->off));
-            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dx, _mm256_set1_ps(side->d)), acc[j]);
+            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[j]), _mm256_mul_ps(dx, _mm256_set1_ps(side->d)), acc[j]);
         }
     }
 }
 
 /* 8 rows at w (packed, or file layout packed here chunk by chunk) against T tokens. */
-static inline __attribute__((always_inline)) void tile_q4_0_group(int T, int64_t nb, const uint8_t *w,
-                                                                   size_t row_bytes, int packed,
-                                                                   const uint8_t *const *act, float *out, size_t ldo)
+static inline __attribute__((always_inline)) void tile_group(int nibbles, int T, int64_t nb, const uint8_t *w,
+                                                              size_t row_bytes, int packed,
+                                                              const uint8_t *const *act, float *out, size_t ldo)
 {
     const size_t side_at = side_offset(nb);
+    const size_t block_bytes = nibbles ? sizeof(block_q4_0) : sizeof(block_q8_0);
     __m256 acc[MAX_TOKENS];
 #pragma GCC unroll 4
     for (int j = 0; j < T; j++)
         acc[j] = _mm256_setzero_ps();
     if (packed) {
-        group_q4_0(T, w, 0, nb, act, side_at, acc);
+        group_run(nibbles, T, w, 0, nb, act, side_at, acc);
     } else {
-        uint8_t buf[Q4_CHUNK * Q4_PACKED_BLOCK];
-        for (int64_t b0 = 0; b0 < nb; b0 += Q4_CHUNK) {
-            const int64_t kc = nb - b0 < Q4_CHUNK ? nb - b0 : Q4_CHUNK;
+        uint8_t buf[CHUNK * GROUP * sizeof(block_q8_0)];
+        for (int64_t b0 = 0; b0 < nb; b0 += CHUNK) {
+            const int64_t kc = nb - b0 < CHUNK ? nb - b0 : CHUNK;
             for (int64_t b = 0; b < kc; b++)
-                pack_q4_0_block(w, row_bytes, b0 + b, buf + (size_t)b * Q4_PACKED_BLOCK);
-            group_q4_0(T, buf, b0, kc, act, side_at, acc);
+                pack_group_block(w, row_bytes, block_bytes, b0 + b, buf + (size_t)b * GROUP * block_bytes);
+            group_run(nibbles, T, buf, b0, kc, act, side_at, acc);
         }
     }
 #pragma GCC unroll 4
@@ -217,19 +213,29 @@ static inline __attribute__((always_inline)) void tile_q4_0_group(int T, int64_t
 
 /* A row past the last full group (file layout) against one token: the same
  * integers, then the same chain as a group lane. */
-static float row_q4_0(int64_t nb, const uint8_t *w, const uint8_t *act)
+static inline float row_chain(int nibbles, int64_t nb, const uint8_t *w, const uint8_t *act)
 {
     const size_t side_at = side_offset(nb);
     __m128 acc = _mm_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const block_q4_0 *x = (const block_q4_0 *)w + b;
         const act_side *side = (const act_side *)(act + side_at) + b;
-        const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(nibble_levels(x->qs),
-                                                                 kt_loadu256(((const block_q8_0 *)act + b)->qs)),
-                                            _mm256_set1_epi16(1));
-        const int isum =
-            kt_hsum128_epi32(_mm_add_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1))) - side->off;
-        acc = _mm_fmadd_ss(_mm_set_ss((float)isum), _mm_set_ss(_cvtsh_ss(x->d) * side->d), acc);
+        const __m256i y = kt_loadu256(((const block_q8_0 *)act + b)->qs);
+        float dx;
+        __m256i p;
+        if (nibbles) {
+            const block_q4_0 *x = (const block_q4_0 *)w + b;
+            dx = _cvtsh_ss(x->d);
+            p = _mm256_maddubs_epi16(nibble_levels(x->qs), y);
+        } else {
+            const block_q8_0 *x = (const block_q8_0 *)w + b;
+            const __m256i q = kt_loadu256(x->qs);
+            dx = _cvtsh_ss(x->d);
+            p = _mm256_maddubs_epi16(_mm256_abs_epi8(q), _mm256_sign_epi8(y, q));
+        }
+        const __m256i s = _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+        const int isum = kt_hsum128_epi32(_mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1))) -
+                         (nibbles ? side->off : 0);
+        acc = _mm_fmadd_ss(_mm_set_ss((float)isum), _mm_set_ss(dx * side->d), acc);
     }
     return _mm_cvtss_f32(acc);
 }
@@ -344,7 +350,6 @@ typedef void (*tile_fn)(int64_t n_blocks, const uint8_t *w, const uint8_t *const
     TILE_FN(X##_t4, tile_##X(4, nb, w, (ACT)act, out, ldo))                                           \
     static const tile_fn X##_tiles[MAX_TOKENS] = { X##_t1, X##_t2, X##_t3, X##_t4 };
 
-ROW_TILES(q8_0, const uint8_t *const *)
 ROW_TILES(q4_k, const block_q8_K *const *)
 ROW_TILES(q6_k, const block_q8_K *const *)
 
@@ -378,31 +383,33 @@ static void run_rows(const tile_fn *tiles, int tt, int64_t nb, const void *restr
         run_rows(TILES, TT, n / (BLOCK), w, row_bytes, nrows, act, act_stride, n_tok, out, ldo);             \
     }
 
-GEMM_FN(gemm_q8_0, q8_0_tiles, MAX_TOKENS, QK8_0)
 GEMM_FN(gemm_q4_k, q4_k_tiles, K_TOKENS, QK_K)
 GEMM_FN(gemm_q6_k, q6_k_tiles, K_TOKENS, QK_K)
 
 typedef void (*group_fn)(int64_t nb, const uint8_t *w, size_t row_bytes, int packed, const uint8_t *const *act,
                          float *out, size_t ldo);
-#define GROUP_FN(T)                                                                                             \
-    static void q4_0_group_t##T(int64_t nb, const uint8_t *w, size_t row_bytes, int packed,                     \
-                                const uint8_t *const *act, float *out, size_t ldo)                              \
+#define GROUP_FN(X, NIB, T)                                                                                     \
+    static void X##_group_t##T(int64_t nb, const uint8_t *w, size_t row_bytes, int packed,                      \
+                               const uint8_t *const *act, float *out, size_t ldo)                               \
     {                                                                                                           \
-        tile_q4_0_group(T, nb, w, row_bytes, packed, act, out, ldo);                                            \
+        tile_group(NIB, T, nb, w, row_bytes, packed, act, out, ldo);                                            \
     }
-GROUP_FN(1)
-GROUP_FN(2)
-GROUP_FN(3)
-GROUP_FN(4)
-static const group_fn q4_0_groups[MAX_TOKENS] = { q4_0_group_t1, q4_0_group_t2, q4_0_group_t3, q4_0_group_t4 };
+#define GROUPS(X, NIB)                                                                                          \
+    GROUP_FN(X, NIB, 1)                                                                                         \
+    GROUP_FN(X, NIB, 2)                                                                                         \
+    GROUP_FN(X, NIB, 3)                                                                                         \
+    GROUP_FN(X, NIB, 4)                                                                                         \
+    static const group_fn X##_groups[MAX_TOKENS] = { X##_group_t1, X##_group_t2, X##_group_t3, X##_group_t4 };
+GROUPS(q4_0, 1)
+GROUPS(q8_0, 0)
 
-/* Q4_0: groups of 8 rows (packed: as repacked at load, the rows of every full
+/* Groups of 8 rows (packed: as repacked at load, the rows of every full
  * group; the rows past the last full group keep the file layout) against
  * token tiles, in blocks of TOKEN_BLOCK tokens; the last rows one by one. */
-static void gemm_q4_0(int64_t n, const void *restrict w, size_t row_bytes, int64_t nrows, const void *restrict act,
-                      size_t act_stride, int n_tok, float *restrict out, size_t ldo, int packed)
+static void run_groups(int nibbles, const group_fn *groups, int64_t nb, const void *restrict w, size_t row_bytes,
+                       int64_t nrows, const void *restrict act, size_t act_stride, int n_tok, float *restrict out,
+                       size_t ldo, int packed)
 {
-    const int64_t nb = n / QK4_0;
     const uint8_t *wb = w, *ab = act;
     const int64_t full = nrows / GROUP * GROUP;
     for (int t0 = 0; t0 < n_tok; t0 += TOKEN_BLOCK) {
@@ -413,30 +420,52 @@ static void gemm_q4_0(int64_t n, const void *restrict w, size_t row_bytes, int64
                 const uint8_t *rows_act[MAX_TOKENS];
                 for (int j = 0; j < T; j++)
                     rows_act[j] = ab + (size_t)(t + j) * act_stride;
-                q4_0_groups[T - 1](nb, wb + (size_t)r * row_bytes, row_bytes, packed, rows_act,
-                                   out + (size_t)t * ldo + r, ldo);
+                groups[T - 1](nb, wb + (size_t)r * row_bytes, row_bytes, packed, rows_act, out + (size_t)t * ldo + r,
+                              ldo);
             }
     }
     for (int64_t r = full; r < nrows; r++)
         for (int t = 0; t < n_tok; t++)
-            out[(size_t)t * ldo + r] = row_q4_0(nb, wb + (size_t)r * row_bytes, ab + (size_t)t * act_stride);
+            out[(size_t)t * ldo + r] = row_chain(nibbles, nb, wb + (size_t)r * row_bytes, ab + (size_t)t * act_stride);
+}
+
+static void gemm_q4_0(int64_t n, const void *restrict w, size_t row_bytes, int64_t nrows, const void *restrict act,
+                      size_t act_stride, int n_tok, float *restrict out, size_t ldo, int packed)
+{
+    run_groups(1, q4_0_groups, n / QK4_0, w, row_bytes, nrows, act, act_stride, n_tok, out, ldo, packed);
+}
+
+static void gemm_q8_0(int64_t n, const void *restrict w, size_t row_bytes, int64_t nrows, const void *restrict act,
+                      size_t act_stride, int n_tok, float *restrict out, size_t ldo, int packed)
+{
+    run_groups(0, q8_0_groups, n / QK8_0, w, row_bytes, nrows, act, act_stride, n_tok, out, ldo, packed);
 }
 
 /* Every full group of 8 rows into its packed layout, in place of the same
  * bytes; the rows past the last full group copied as they are. */
-static void repack_q4_0(int64_t n, const void *src, size_t row_bytes, int64_t nrows, void *dst)
+static void repack_groups(size_t block_bytes, int64_t nb, const void *src, size_t row_bytes, int64_t nrows, void *dst)
 {
-    const int64_t nb = n / QK4_0, full = nrows / GROUP * GROUP;
+    const int64_t full = nrows / GROUP * GROUP;
     const uint8_t *s = src;
     uint8_t *d = dst;
     for (int64_t r = 0; r < full; r += GROUP)
         for (int64_t b = 0; b < nb; b++)
-            pack_q4_0_block(s + (size_t)r * row_bytes, row_bytes, b,
-                            d + (size_t)r * row_bytes + (size_t)b * Q4_PACKED_BLOCK);
+            pack_group_block(s + (size_t)r * row_bytes, row_bytes, block_bytes, b,
+                             d + (size_t)r * row_bytes + (size_t)b * GROUP * block_bytes);
     memcpy(d + (size_t)full * row_bytes, s + (size_t)full * row_bytes, (size_t)(nrows - full) * row_bytes);
 }
 
-static const kt_gemm gemm_q8_0_avx2 = { 1, prep_legacy, gemm_q8_0, NULL };
+static void repack_q4_0(int64_t n, const void *src, size_t row_bytes, int64_t nrows, void *dst)
+{
+    repack_groups(sizeof(block_q4_0), n / QK4_0, src, row_bytes, nrows, dst);
+}
+
+static void repack_q8_0(int64_t n, const void *src, size_t row_bytes, int64_t nrows, void *dst)
+{
+    repack_groups(sizeof(block_q8_0), n / QK8_0, src, row_bytes, nrows, dst);
+}
+
+static const kt_gemm gemm_q8_0_avx2 = { GROUP, prep_legacy, gemm_q8_0, repack_q8_0 };
 static const kt_gemm gemm_q4_0_avx2 = { GROUP, prep_legacy, gemm_q4_0, repack_q4_0 };
 static const kt_gemm gemm_q4_k_avx2 = { 1, NULL, gemm_q4_k, NULL };
 static const kt_gemm gemm_q6_k_avx2 = { 1, NULL, gemm_q6_k, NULL };
