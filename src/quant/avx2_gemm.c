@@ -33,8 +33,7 @@
 #include "kquants_x86.h"
 #include "simd_x86.h"
 
-#define MAX_TOKENS 4    /* tokens per register tile */
-#define K_TOKENS 4      /* K-quants: 8 accumulators and 4 sums */
+#define MAX_TOKENS 4    /* tokens per register tile (K-quants: 8 accumulators and 4 sums) */
 #define TOKEN_BLOCK 32  /* tokens whose activations one pass over the rows serves */
 
 /* An integer running sum, added to as it goes: without this the compiler
@@ -42,23 +41,10 @@
  * spills them. */
 #define KEEP_IN_REGISTER(v) __asm__("" : "+x"(v))
 
-/* 16 bytes of packed nibbles -> 32 levels: elements 0..15 (low nibbles), then 16..31. */
-static inline __m256i nibble_levels(const uint8_t *qs)
-{
-    const __m128i t = _mm_loadu_si128((const __m128i *)qs);
-    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), _mm256_set1_epi8(0x0f));
-}
-
-static inline int32_t load32(const void *p)
-{
-    int32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
 /* ---- Q8_0 and Q4_0 weights, Q8_0 activations ----------------------------
  * prep writes a side table after the activation row's blocks: per block d_y
- * as a float and the integer sum of its 32 levels times 8 (the Q4_0 offset). */
+ * as a float and, for Q4_0 weights, the integer sum of its 32 levels times 8
+ * (the offset of the Q4_0 levels). */
 typedef struct {
     int32_t off;
     float d;
@@ -66,18 +52,24 @@ typedef struct {
 
 static inline size_t side_offset(int64_t nb) { return ((size_t)nb * sizeof(block_q8_0) + 63) & ~(size_t)63; }
 
-static void prep_legacy(int64_t n, void *row)
+static inline void prep_legacy(int64_t n, void *row, int nibbles)
 {
     const int64_t nb = n / QK8_0;
     const block_q8_0 *y = row;
     act_side *side = (act_side *)((uint8_t *)row + side_offset(nb));
     for (int64_t b = 0; b < nb; b++) {
-        const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(8), kt_loadu256(y[b].qs)),
-                                            _mm256_set1_epi16(1));
-        side[b].off = kt_hsum128_epi32(_mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1)));
+        side[b].off = 0;
+        if (nibbles) {
+            const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(8), kt_loadu256(y[b].qs)),
+                                                _mm256_set1_epi16(1));
+            side[b].off = kt_hsum128_epi32(_mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1)));
+        }
         side[b].d = _cvtsh_ss(y[b].d);
     }
 }
+
+static void prep_q8_0(int64_t n, void *row) { prep_legacy(n, row, 0); }
+static void prep_q4_0(int64_t n, void *row) { prep_legacy(n, row, 1); }
 
 /* Q8_0 and Q4_0: 8 rows per register, one per 32-bit lane, so that a block's
  * integer dot ends in its row's lane with no horizontal sum. Packed group of
@@ -151,10 +143,10 @@ static inline __attribute__((always_inline)) void group_run(int nibbles, int T, 
 #pragma GCC unroll 4
             for (int j = 0; j < T; j++) {
                 const int8_t *y = ((const block_q8_0 *)act[j] + b0 + b)->qs;
-                __m256i s = _mm256_maddubs_epi16(lv[0], _mm256_set1_epi32(load32(y)));
+                __m256i s = _mm256_maddubs_epi16(lv[0], _mm256_set1_epi32(kt_load32(y)));
 #pragma GCC unroll 8
                 for (int k = 1; k < 8; k++) {
-                    s = _mm256_add_epi16(s, _mm256_maddubs_epi16(lv[k], _mm256_set1_epi32(load32(y + 4 * k))));
+                    s = _mm256_add_epi16(s, _mm256_maddubs_epi16(lv[k], _mm256_set1_epi32(kt_load32(y + 4 * k))));
                     KEEP_IN_REGISTER(s);
                 }
                 const act_side *side = (const act_side *)(act[j] + side_at) + b0 + b;
@@ -170,7 +162,7 @@ static inline __attribute__((always_inline)) void group_run(int nibbles, int T, 
 #pragma GCC unroll 4
                 for (int j = 0; j < T; j++) {
                     const int8_t *y = ((const block_q8_0 *)act[j] + b0 + b)->qs;
-                    const __m256i yk = _mm256_sign_epi8(_mm256_set1_epi32(load32(y + 4 * k)), x);
+                    const __m256i yk = _mm256_sign_epi8(_mm256_set1_epi32(kt_load32(y + 4 * k)), x);
                     isum[j] = _mm256_add_epi32(isum[j], _mm256_madd_epi16(_mm256_maddubs_epi16(u, yk), ones));
                     KEEP_IN_REGISTER(isum[j]);
                 }
@@ -225,7 +217,7 @@ static inline float row_chain(int nibbles, int64_t nb, const uint8_t *w, const u
         if (nibbles) {
             const block_q4_0 *x = (const block_q4_0 *)w + b;
             dx = _cvtsh_ss(x->d);
-            p = _mm256_maddubs_epi16(nibble_levels(x->qs), y);
+            p = _mm256_maddubs_epi16(kt_nibbles32(x->qs), y);
         } else {
             const block_q8_0 *x = (const block_q8_0 *)w + b;
             const __m256i q = kt_loadu256(x->qs);
@@ -240,7 +232,7 @@ static inline float row_chain(int nibbles, int64_t nb, const uint8_t *w, const u
     return _mm_cvtss_f32(acc);
 }
 
-/* ---- K-quants: Q4_K and Q6_K weights, Q8_K activations, K_TOKENS a tile ----
+/* ---- K-quants: Q4_K and Q6_K weights, Q8_K activations, MAX_TOKENS a tile ----
  * Per output the float ops of the type's vec_dot (avx2_kquants.c), so a
  * tile's outputs are also bit-identical to it; the row's levels and scales are
  * unpacked once per block for all the tile's tokens. */
@@ -250,14 +242,14 @@ static inline __attribute__((always_inline)) void tile_q4_k(int T, int64_t nb, c
 {
     const block_q4_K *x = (const block_q4_K *)w;
     const __m256i m4 = _mm256_set1_epi8(0xF);
-    __m256 acc[K_TOKENS], accm[K_TOKENS];
+    __m256 acc[MAX_TOKENS], accm[MAX_TOKENS];
 #pragma GCC unroll 4
     for (int j = 0; j < T; j++)
         acc[j] = accm[j] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const __m128i scm = kq_k4_scales_mins(x[b].scales);
         const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scm));
-        __m256i s[K_TOKENS];
+        __m256i s[MAX_TOKENS];
 #pragma GCC unroll 4
         for (int j = 0; j < T; j++)
             s[j] = _mm256_setzero_si256();
@@ -293,14 +285,14 @@ static inline __attribute__((always_inline)) void tile_q6_k(int T, int64_t nb, c
                                                              const block_q8_K *const *y, float *out, size_t ldo)
 {
     const block_q6_K *x = (const block_q6_K *)w;
-    __m256 acc[K_TOKENS];
+    __m256 acc[MAX_TOKENS];
 #pragma GCC unroll 4
     for (int j = 0; j < T; j++)
         acc[j] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const __m128i sc8 = kt_loadu128(x[b].scales);
         const __m256i sc = kq_even_odd_scales(sc8);
-        __m256i s[K_TOKENS];
+        __m256i s[MAX_TOKENS];
 #pragma GCC unroll 4
         for (int j = 0; j < T; j++)
             s[j] = _mm256_setzero_si256();
@@ -354,9 +346,9 @@ ROW_TILES(q4_k, const block_q8_K *const *)
 ROW_TILES(q6_k, const block_q8_K *const *)
 
 /* Every row, one at a time (one read stream: two rows side by side measured
- * slower for one token), against tiles of up to tt tokens, in blocks of
+ * slower for one token), against tiles of up to MAX_TOKENS tokens, in blocks of
  * TOKEN_BLOCK tokens. */
-static void run_rows(const tile_fn *tiles, int tt, int64_t nb, const void *restrict w, size_t row_bytes,
+static void run_rows(const tile_fn *tiles, int64_t nb, const void *restrict w, size_t row_bytes,
                      int64_t nrows, const void *restrict act, size_t act_stride, int n_tok, float *restrict out,
                      size_t ldo)
 {
@@ -364,8 +356,8 @@ static void run_rows(const tile_fn *tiles, int tt, int64_t nb, const void *restr
     for (int t0 = 0; t0 < n_tok; t0 += TOKEN_BLOCK) {
         const int t_end = t0 + TOKEN_BLOCK < n_tok ? t0 + TOKEN_BLOCK : n_tok;
         for (int64_t r = 0; r < nrows; r++)
-            for (int t = t0; t < t_end; t += tt) {
-                const int T = t_end - t < tt ? t_end - t : tt;
+            for (int t = t0; t < t_end; t += MAX_TOKENS) {
+                const int T = t_end - t < MAX_TOKENS ? t_end - t : MAX_TOKENS;
                 const uint8_t *rows_act[MAX_TOKENS];
                 for (int j = 0; j < T; j++)
                     rows_act[j] = ab + (size_t)(t + j) * act_stride;
@@ -374,17 +366,17 @@ static void run_rows(const tile_fn *tiles, int tt, int64_t nb, const void *restr
     }
 }
 
-#define GEMM_FN(NAME, TILES, TT, BLOCK)                                                                       \
+#define GEMM_FN(NAME, TILES, BLOCK)                                                                       \
     static void NAME(int64_t n, const void *restrict w, size_t row_bytes, int64_t nrows,                     \
                      const void *restrict act, size_t act_stride, int n_tok, float *restrict out, size_t ldo, \
                      int packed)                                                                             \
     {                                                                                                        \
         (void)packed;                                                                                        \
-        run_rows(TILES, TT, n / (BLOCK), w, row_bytes, nrows, act, act_stride, n_tok, out, ldo);             \
+        run_rows(TILES, n / (BLOCK), w, row_bytes, nrows, act, act_stride, n_tok, out, ldo);             \
     }
 
-GEMM_FN(gemm_q4_k, q4_k_tiles, K_TOKENS, QK_K)
-GEMM_FN(gemm_q6_k, q6_k_tiles, K_TOKENS, QK_K)
+GEMM_FN(gemm_q4_k, q4_k_tiles, QK_K)
+GEMM_FN(gemm_q6_k, q6_k_tiles, QK_K)
 
 typedef void (*group_fn)(int64_t nb, const uint8_t *w, size_t row_bytes, int packed, const uint8_t *const *act,
                          float *out, size_t ldo);
@@ -465,8 +457,8 @@ static void repack_q8_0(int64_t n, const void *src, size_t row_bytes, int64_t nr
     repack_groups(sizeof(block_q8_0), n / QK8_0, src, row_bytes, nrows, dst);
 }
 
-static const kt_gemm gemm_q8_0_avx2 = { GROUP, prep_legacy, gemm_q8_0, repack_q8_0 };
-static const kt_gemm gemm_q4_0_avx2 = { GROUP, prep_legacy, gemm_q4_0, repack_q4_0 };
+static const kt_gemm gemm_q8_0_avx2 = { GROUP, prep_q8_0, gemm_q8_0, repack_q8_0 };
+static const kt_gemm gemm_q4_0_avx2 = { GROUP, prep_q4_0, gemm_q4_0, repack_q4_0 };
 static const kt_gemm gemm_q4_k_avx2 = { 1, NULL, gemm_q4_k, NULL };
 static const kt_gemm gemm_q6_k_avx2 = { 1, NULL, gemm_q6_k, NULL };
 

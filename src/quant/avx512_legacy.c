@@ -57,12 +57,6 @@ static inline __m512i dot_signed(__m512i x, __m512i y)
 
 /* ---- one block in 256 bits (the odd last block) ------------------------------------ */
 
-static inline __m256i nibbles32(const uint8_t *qs)
-{
-    const __m128i t = kt_loadu128(qs);
-    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), _mm256_set1_epi8(0x0f));
-}
-
 static inline __m256i fifth_bits32(const uint8_t *qh)
 {
     uint32_t bits;

@@ -44,14 +44,6 @@ static inline __m256 lane8(__m128 v, int k)
     return _mm256_permutevar8x32_ps(_mm256_castps128_ps256(v), _mm256_set1_epi32(k));
 }
 
-/* 16 bytes of packed nibbles -> 32 bytes: elements 0..15 (low nibbles), then 16..31. */
-static inline __m256i nibbles32(const uint8_t *qs)
-{
-    const __m128i t = _mm_loadu_si128((const __m128i *)qs);
-    const __m256i v = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
-    return _mm256_and_si256(v, _mm256_set1_epi8(0x0f));
-}
-
 /* Bit j of the little-endian 32-bit word at qh -> 0x10 in byte j (else 0). */
 static inline __m256i fifth_bits32(const uint8_t *qh)
 {
@@ -99,23 +91,23 @@ static inline __m256 dot_unsigned(__m256i q, __m256i y)
 
 static inline __m256 block_q4_0_dot(const block_q4_0 *x, const block_q8_0 *y)
 {
-    return dot_offset(nibbles32(x->qs), kt_loadu256(y->qs), 8);
+    return dot_offset(kt_nibbles32(x->qs), kt_loadu256(y->qs), 8);
 }
 
 static inline __m256 block_q5_0_dot(const block_q5_0 *x, const block_q8_0 *y)
 {
-    const __m256i q = _mm256_or_si256(nibbles32(x->qs), fifth_bits32(x->qh));
+    const __m256i q = _mm256_or_si256(kt_nibbles32(x->qs), fifth_bits32(x->qh));
     return dot_offset(q, kt_loadu256(y->qs), 16);
 }
 
 static inline __m256 block_q4_1_dot(const block_q4_1 *x, const block_q8_1 *y)
 {
-    return dot_unsigned(nibbles32(x->qs), kt_loadu256(y->qs));
+    return dot_unsigned(kt_nibbles32(x->qs), kt_loadu256(y->qs));
 }
 
 static inline __m256 block_q5_1_dot(const block_q5_1 *x, const block_q8_1 *y)
 {
-    const __m256i q = _mm256_or_si256(nibbles32(x->qs), fifth_bits32(x->qh));
+    const __m256i q = _mm256_or_si256(kt_nibbles32(x->qs), fifth_bits32(x->qh));
     return dot_unsigned(q, kt_loadu256(y->qs));
 }
 

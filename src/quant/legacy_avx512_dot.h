@@ -17,10 +17,10 @@
                  act_pair_nibble_order((y)[0].qs, (y)[1].qs))
 #define PAIR_Q8_0(x, y) dot_signed(bytes_pair((x)[0].qs, (x)[1].qs), bytes_pair((y)[0].qs, (y)[1].qs))
 
-#define ONE_Q4_0(x, y) dot32_offset(nibbles32((x)->qs), kt_loadu256((y)->qs), 8)
-#define ONE_Q4_1(x, y) dot32_unsigned(nibbles32((x)->qs), kt_loadu256((y)->qs))
-#define ONE_Q5_0(x, y) dot32_offset(_mm256_or_si256(nibbles32((x)->qs), fifth_bits32((x)->qh)), kt_loadu256((y)->qs), 16)
-#define ONE_Q5_1(x, y) dot32_unsigned(_mm256_or_si256(nibbles32((x)->qs), fifth_bits32((x)->qh)), kt_loadu256((y)->qs))
+#define ONE_Q4_0(x, y) dot32_offset(kt_nibbles32((x)->qs), kt_loadu256((y)->qs), 8)
+#define ONE_Q4_1(x, y) dot32_unsigned(kt_nibbles32((x)->qs), kt_loadu256((y)->qs))
+#define ONE_Q5_0(x, y) dot32_offset(_mm256_or_si256(kt_nibbles32((x)->qs), fifth_bits32((x)->qh)), kt_loadu256((y)->qs), 16)
+#define ONE_Q5_1(x, y) dot32_unsigned(_mm256_or_si256(kt_nibbles32((x)->qs), fifth_bits32((x)->qh)), kt_loadu256((y)->qs))
 #define ONE_Q8_0(x, y) dot32_signed(kt_loadu256((x)->qs), kt_loadu256((y)->qs))
 
 /* Which block each of the 16 int32 sums of a pair belongs to, as indices into

@@ -8,10 +8,26 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <stdint.h>
+#include <string.h>
+
+/* 4 bytes at any address as an int32 (to broadcast them). */
+static inline int32_t kt_load32(const void *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
 
 #if defined(__AVX2__)
 static inline __m128i kt_loadu128(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
 static inline __m256i kt_loadu256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
+
+/* 16 bytes of packed nibbles -> 32 levels: elements 0..15 (low nibbles), then 16..31. */
+static inline __m256i kt_nibbles32(const uint8_t *qs)
+{
+    const __m128i t = kt_loadu128(qs);
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), _mm256_set1_epi8(0x0f));
+}
 
 static inline float kt_hsum128_ps(__m128 v)
 {

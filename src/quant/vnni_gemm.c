@@ -59,13 +59,6 @@
 #define TT 8    /* tokens per register tile */
 #define KC 32   /* legacy blocks per packed chunk */
 
-static inline int32_t load32(const void *p)
-{
-    int32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
 /* Bytes off..off+15 of 16 rows -> o[k], lane L = dword k of row L's 16 bytes. */
 static inline void transpose16x4(const uint8_t *const *rp, size_t off, __m512i o[4])
 {
@@ -264,15 +257,15 @@ static inline __attribute__((always_inline)) void tile_legacy_run(const uint8_t 
 #pragma GCC unroll 8
         for (int t = 0; t < T; t++) {
             const uint8_t *q = qp[t] + (size_t)b * qstep, *side = sp[t] + (size_t)b * sstep;
-            __m512i i0 = _mm512_set1_epi32(load32(side + offsetof(act_side, off))), i1 = _mm512_setzero_si512();
-            i0 = _mm512_dpbusd_epi32(i0, w[0], _mm512_set1_epi32(load32(q + 0)));
-            i1 = _mm512_dpbusd_epi32(i1, w[1], _mm512_set1_epi32(load32(q + 4)));
-            i0 = _mm512_dpbusd_epi32(i0, w[2], _mm512_set1_epi32(load32(q + 8)));
-            i1 = _mm512_dpbusd_epi32(i1, w[3], _mm512_set1_epi32(load32(q + 12)));
-            i0 = _mm512_dpbusd_epi32(i0, w[4], _mm512_set1_epi32(load32(q + 16)));
-            i1 = _mm512_dpbusd_epi32(i1, w[5], _mm512_set1_epi32(load32(q + 20)));
-            i0 = _mm512_dpbusd_epi32(i0, w[6], _mm512_set1_epi32(load32(q + 24)));
-            i1 = _mm512_dpbusd_epi32(i1, w[7], _mm512_set1_epi32(load32(q + 28)));
+            __m512i i0 = _mm512_set1_epi32(kt_load32(side + offsetof(act_side, off))), i1 = _mm512_setzero_si512();
+            i0 = _mm512_dpbusd_epi32(i0, w[0], _mm512_set1_epi32(kt_load32(q + 0)));
+            i1 = _mm512_dpbusd_epi32(i1, w[1], _mm512_set1_epi32(kt_load32(q + 4)));
+            i0 = _mm512_dpbusd_epi32(i0, w[2], _mm512_set1_epi32(kt_load32(q + 8)));
+            i1 = _mm512_dpbusd_epi32(i1, w[3], _mm512_set1_epi32(kt_load32(q + 12)));
+            i0 = _mm512_dpbusd_epi32(i0, w[4], _mm512_set1_epi32(kt_load32(q + 16)));
+            i1 = _mm512_dpbusd_epi32(i1, w[5], _mm512_set1_epi32(kt_load32(q + 20)));
+            i0 = _mm512_dpbusd_epi32(i0, w[6], _mm512_set1_epi32(kt_load32(q + 24)));
+            i1 = _mm512_dpbusd_epi32(i1, w[7], _mm512_set1_epi32(kt_load32(q + 28)));
             const __m512 sc = _mm512_mul_ps(dx, _mm512_set1_ps(loadf32(side + offsetof(act_side, d))));
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(i0, i1)), sc, acc[t]);
         }
@@ -697,14 +690,14 @@ static inline __attribute__((always_inline)) void tile_q4_k_run(const uint8_t *p
 #pragma GCC unroll 8
             for (int t = 0; t < T; t++) {
                 const int8_t *q = y[t]->qs + 32 * j;
-                __m512i i0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[0], _mm512_set1_epi32(load32(q + 0)));
-                __m512i i1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[1], _mm512_set1_epi32(load32(q + 4)));
-                i0 = _mm512_dpbusd_epi32(i0, w[2], _mm512_set1_epi32(load32(q + 8)));
-                i1 = _mm512_dpbusd_epi32(i1, w[3], _mm512_set1_epi32(load32(q + 12)));
-                i0 = _mm512_dpbusd_epi32(i0, w[4], _mm512_set1_epi32(load32(q + 16)));
-                i1 = _mm512_dpbusd_epi32(i1, w[5], _mm512_set1_epi32(load32(q + 20)));
-                i0 = _mm512_dpbusd_epi32(i0, w[6], _mm512_set1_epi32(load32(q + 24)));
-                i1 = _mm512_dpbusd_epi32(i1, w[7], _mm512_set1_epi32(load32(q + 28)));
+                __m512i i0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[0], _mm512_set1_epi32(kt_load32(q + 0)));
+                __m512i i1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[1], _mm512_set1_epi32(kt_load32(q + 4)));
+                i0 = _mm512_dpbusd_epi32(i0, w[2], _mm512_set1_epi32(kt_load32(q + 8)));
+                i1 = _mm512_dpbusd_epi32(i1, w[3], _mm512_set1_epi32(kt_load32(q + 12)));
+                i0 = _mm512_dpbusd_epi32(i0, w[4], _mm512_set1_epi32(kt_load32(q + 16)));
+                i1 = _mm512_dpbusd_epi32(i1, w[5], _mm512_set1_epi32(kt_load32(q + 20)));
+                i0 = _mm512_dpbusd_epi32(i0, w[6], _mm512_set1_epi32(kt_load32(q + 24)));
+                i1 = _mm512_dpbusd_epi32(i1, w[7], _mm512_set1_epi32(kt_load32(q + 28)));
                 isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(_mm512_add_epi32(i0, i1), sc));
             }
         }
@@ -716,10 +709,10 @@ static inline __attribute__((always_inline)) void tile_q4_k_run(const uint8_t *p
 #pragma GCC unroll 8
         for (int t = 0; t < T; t++) {
             const int16_t *bs = s[t]->s;
-            __m512i ms = _mm512_dpwssd_epi32(_mm512_setzero_si512(), mp0, _mm512_set1_epi32(load32(bs + 0)));
-            ms = _mm512_dpwssd_epi32(ms, mp1, _mm512_set1_epi32(load32(bs + 2)));
-            ms = _mm512_dpwssd_epi32(ms, mp2, _mm512_set1_epi32(load32(bs + 4)));
-            ms = _mm512_dpwssd_epi32(ms, mp3, _mm512_set1_epi32(load32(bs + 6)));
+            __m512i ms = _mm512_dpwssd_epi32(_mm512_setzero_si512(), mp0, _mm512_set1_epi32(kt_load32(bs + 0)));
+            ms = _mm512_dpwssd_epi32(ms, mp1, _mm512_set1_epi32(kt_load32(bs + 2)));
+            ms = _mm512_dpwssd_epi32(ms, mp2, _mm512_set1_epi32(kt_load32(bs + 4)));
+            ms = _mm512_dpwssd_epi32(ms, mp3, _mm512_set1_epi32(kt_load32(bs + 6)));
             const __m512 dy = _mm512_set1_ps(y[t]->d);
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(dx, dy), acc[t]);
             acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(ms), _mm512_mul_ps(dm, dy), acc[t]);
@@ -811,7 +804,7 @@ static void single4_q4_k(const uint8_t *const *rp, int64_t nb, const uint8_t *ac
 #pragma GCC unroll 4
                     for (int g = 0; g < 4; g++)
                         v[g] = fold_q4_k(&x[b + g], &yc[b + g]);
-                    dp = _mm_setr_epi32(load32(&x[b].d), load32(&x[b + 1].d), load32(&x[b + 2].d), load32(&x[b + 3].d));
+                    dp = _mm_setr_epi32(kt_load32(&x[b].d), kt_load32(&x[b + 1].d), kt_load32(&x[b + 2].d), kt_load32(&x[b + 3].d));
                     dyv = _mm_loadu_ps(dys + b0 + b);
                 } else {
                     int32_t dpa[4] = { 0, 0, 0, 0 };
@@ -819,7 +812,7 @@ static void single4_q4_k(const uint8_t *const *rp, int64_t nb, const uint8_t *ac
                     for (int g = 0; g < 4; g++) {
                         v[g] = b + g < nbc ? fold_q4_k(&x[b + g], &yc[b + g]) : _mm256_setzero_si256();
                         if (b + g < nbc) {
-                            dpa[g] = load32(&x[b + g].d);
+                            dpa[g] = kt_load32(&x[b + g].d);
                             dya[g] = yc[b + g].d;
                         }
                     }
@@ -931,10 +924,10 @@ static inline __attribute__((always_inline)) void tile_q6_k(const uint8_t *pk, i
 #pragma GCC unroll 8
             for (int t = 0; t < T; t++) {
                 const int8_t *q = y[t]->qs + 16 * j;
-                __m512i i0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w0, _mm512_set1_epi32(load32(q + 0)));
-                __m512i i1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w1, _mm512_set1_epi32(load32(q + 4)));
-                i0 = _mm512_dpbusd_epi32(i0, w2, _mm512_set1_epi32(load32(q + 8)));
-                i1 = _mm512_dpbusd_epi32(i1, w3, _mm512_set1_epi32(load32(q + 12)));
+                __m512i i0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w0, _mm512_set1_epi32(kt_load32(q + 0)));
+                __m512i i1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w1, _mm512_set1_epi32(kt_load32(q + 4)));
+                i0 = _mm512_dpbusd_epi32(i0, w2, _mm512_set1_epi32(kt_load32(q + 8)));
+                i1 = _mm512_dpbusd_epi32(i1, w3, _mm512_set1_epi32(kt_load32(q + 12)));
                 isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(_mm512_add_epi32(i0, i1), sc));
             }
         }
@@ -944,7 +937,7 @@ static inline __attribute__((always_inline)) void tile_q6_k(const uint8_t *pk, i
             const int16_t *bs = y[t]->bsums;
             __m512i o = _mm512_setzero_si512();
             for (int i = 0; i < 8; i++)
-                o = _mm512_dpwssd_epi32(o, _mm512_load_si512(p + 64 + i), _mm512_set1_epi32(load32(bs + 2 * i)));
+                o = _mm512_dpwssd_epi32(o, _mm512_load_si512(p + 64 + i), _mm512_set1_epi32(kt_load32(bs + 2 * i)));
             const __m512i is = _mm512_sub_epi32(isum[t], _mm512_slli_epi32(o, 5));
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_mul_ps(dx, _mm512_set1_ps(y[t]->d)), acc[t]);
         }
